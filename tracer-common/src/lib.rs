@@ -1,0 +1,117 @@
+//! Wire types shared by the eBPF probes and the userspace daemon.
+//!
+//! Everything here is `#[repr(C)]` plain integers and byte arrays, laid out so that no field
+//! needs implicit padding: the kernel writes these bytes and userspace reads them back, so the
+//! layout is the contract. Userspace never transmutes the bytes into an enum or a `bool`; it
+//! checks `Header::kind` and the record length first (see `tracer::decode`).
+#![no_std]
+
+pub mod event;
+pub mod kernel;
+pub mod offsets;
+
+pub use event::*;
+
+/// Name of the ring buffer map every probe writes to.
+pub const EVENTS_MAP: &str = "EVENTS";
+/// Name of the per-CPU array counting events that could not be reserved in the ring buffer.
+pub const LOST_MAP: &str = "LOST";
+/// Name of the per-CPU array counting probe failures, by [`ProbeError`] index.
+pub const ERRORS_MAP: &str = "ERRORS";
+/// Name of the map of exited-but-unreaped processes, keyed by host tgid.
+pub const ZOMBIES_MAP: &str = "ZOMBIES";
+/// Name of the map from (pid namespace, pid number) to the host tgid of a zombie.
+pub const ZOMBIE_PIDS_MAP: &str = "ZOMBIE_PIDS";
+/// Name of the per-thread map holding the arguments of a `wait4`/`waitid` in progress.
+pub const WAITS_MAP: &str = "WAITS";
+
+/// Global (read-only data) set at load time: non-zero to emit thread fork/exit events.
+pub const GLOBAL_TRACE_THREADS: &str = "TRACE_THREADS";
+
+/// Default ring buffer size in bytes (must be a power of two multiple of the page size).
+pub const DEFAULT_RING_BYTES: u32 = 8 * 1024 * 1024;
+
+/// Maximum number of pid namespace levels recorded per zombie (host level included).
+pub const MAX_PID_LEVELS: usize = 4;
+
+/// Per-CPU loss accounting. `pending` is what has not yet been reported in a `Lost` record;
+/// `total` only grows.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LostCounter {
+    pub pending: u64,
+    pub total: u64,
+}
+
+/// Why a probe could not do its work. Index into [`ERRORS_MAP`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeError {
+    /// `bpf_probe_read_kernel` failed.
+    KernelRead = 0,
+    /// `bpf_probe_read_user` failed (a wait status or siginfo the caller passed).
+    UserRead = 1,
+    /// A bookkeeping map was full.
+    MapFull = 2,
+}
+
+/// Number of [`ProbeError`] slots in [`ERRORS_MAP`].
+pub const PROBE_ERROR_KINDS: u32 = 3;
+
+/// Key of [`ZOMBIE_PIDS_MAP`]: a pid number as seen in one pid namespace.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NsPidKey {
+    /// Inode number of the pid namespace.
+    pub pidns: u32,
+    /// The pid in that namespace.
+    pub nr: u32,
+}
+
+/// Value of [`ZOMBIES_MAP`]: what the exit looked like, kept until the process is released.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ZombieRecord {
+    /// The exit event's header (the exiting process as it was when it exited).
+    pub header: Header,
+    /// `task_struct.exit_code` (a wait status).
+    pub exit_code: u32,
+    /// Number of valid entries in `keys`.
+    pub levels: u32,
+    /// The process's pid in each namespace it is visible in, deepest last.
+    pub keys: [NsPidKey; MAX_PID_LEVELS],
+}
+
+/// Value of [`WAITS_MAP`]: a wait syscall between entry and return, keyed by tid.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WaitArgs {
+    /// Boot-clock time of the syscall entry.
+    pub start_ns: u64,
+    /// wait4: `stat_addr`; waitid: `infop` (user pointers, 0 when none).
+    pub user_ptr: u64,
+    /// wait4: `upid`; waitid: `upid`.
+    pub upid: i32,
+    /// waitid: `which` (P_ALL 0, P_PID 1, P_PGID 2, P_PIDFD 3); wait4: [`WAIT_WHICH_WAIT4`].
+    pub which: i32,
+    /// The `options` argument.
+    pub options: u32,
+    /// Non-zero once `sched_process_wait` has seen this call enter `do_wait`.
+    pub entered: u32,
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all are repr(C) plain integers and arrays without padding.
+    unsafe impl aya::Pod for super::LostCounter {}
+    unsafe impl aya::Pod for super::NsPidKey {}
+    unsafe impl aya::Pod for super::ZombieRecord {}
+    unsafe impl aya::Pod for super::WaitArgs {}
+}
+
+const _: () = assert!(core::mem::size_of::<LostCounter>() == 16);
+const _: () = assert!(core::mem::size_of::<NsPidKey>() == 8);
+const _: () = assert!(core::mem::size_of::<WaitArgs>() == 32);
+const _: () = assert!(
+    core::mem::size_of::<ZombieRecord>() == core::mem::size_of::<Header>() + 8 + 8 * MAX_PID_LEVELS
+);

@@ -1,0 +1,35 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// See, live or after the fact, who forked whom, who exited how, who reaped them and when,
+/// which signals were sent and which never arrived.
+#[derive(Parser)]
+#[command(name = "tracer", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Stream process lifecycle events (fork, exec, exit, wait, reap, signals) from the kernel.
+    Trace(tracer::trace::TraceArgs),
+    /// Run as a container's PID 1: reap every child, forward signals, report what was reaped.
+    Init(tracer::init::InitArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Trace(args) => tracer::trace::run(args),
+        Command::Init(args) => tracer::init::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("tracer: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
