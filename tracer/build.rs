@@ -1,25 +1,96 @@
-use std::{env, fs, path::PathBuf};
+//! Builds the probes (`tracer-ebpf`) for BPF with the installed `nightly` and bpf-linker, and
+//! leaves the object in `OUT_DIR/tracer-probes`, where `src/probes/mod.rs` embeds it.
+//!
+//! `core` for the BPF target comes from `-Z build-std=core` (needs the nightly's rust-src) or,
+//! when `TRACER_BPF_SYSROOT` names one, from a prebuilt sysroot (`cargo xtask setup` makes it
+//! when rust-src is missing). `AYA_BUILD_SKIP=1` skips the probes entirely: the binary then
+//! builds, and says at run time that it has no probes.
 
-use anyhow::Context as _;
-use aya_build::{Package, Toolchain};
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
-/// Builds the eBPF object with the installed `nightly` and bpf-linker, into `OUT_DIR`, where
-/// `src/probes.rs` embeds it. `AYA_BUILD_SKIP=1` skips it (for `cargo check`-like work without
-/// the eBPF toolchain); the binary then says at run time that it has no probes.
-fn main() -> anyhow::Result<()> {
-    let root_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tracer-ebpf");
-    aya_build::build_ebpf(
-        [Package {
-            name: "tracer-ebpf",
-            root_dir,
-            ..Default::default()
-        }],
-        Toolchain::default(),
-    )?;
-    let object = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR not set")?)
-        .join("tracer-probes");
-    if !object.exists() {
-        fs::write(&object, []).with_context(|| format!("writing {}", object.display()))?;
+use anyhow::{Context as _, Result, bail};
+
+const BPF_TARGET: &str = "bpfel-unknown-none";
+
+fn main() -> Result<()> {
+    for var in ["AYA_BUILD_SKIP", "TRACER_BPF_SYSROOT", "PATH"] {
+        println!("cargo:rerun-if-env-changed={var}");
     }
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").context("no manifest dir")?);
+    let workspace = manifest_dir.parent().context("tracer is in a workspace")?;
+    for dir in ["tracer-ebpf", "tracer-common"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
+    }
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR not set")?);
+    let object = out_dir.join("tracer-probes");
+
+    if env::var("AYA_BUILD_SKIP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
+        println!("cargo:warning=AYA_BUILD_SKIP is set: building tracer without its probes");
+        fs::write(&object, [])?;
+        return Ok(());
+    }
+
+    let sysroot = env::var_os("TRACER_BPF_SYSROOT")
+        .map(PathBuf::from)
+        .or_else(|| Some(workspace.join("target/bpf-sysroot")).filter(|p| p.join("lib").is_dir()));
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").context("no target arch")?;
+    let mut rustflags = vec![
+        format!("--cfg=bpf_target_arch=\"{arch}\""),
+        "-Cdebuginfo=2".to_owned(),
+        "-Clink-arg=--btf".to_owned(),
+    ];
+    let mut cmd = Command::new("rustup");
+    cmd.args([
+        "run",
+        "nightly",
+        "cargo",
+        "build",
+        "--package",
+        "tracer-ebpf",
+        "--bins",
+    ]);
+    cmd.args(["--release", "--target", BPF_TARGET]);
+    match &sysroot {
+        Some(sysroot) => rustflags.push(format!("--sysroot={}", sysroot.display())),
+        None => {
+            cmd.args(["-Z", "build-std=core"]);
+        }
+    }
+    // A separate target dir: cargo would otherwise wait on the lock this build holds.
+    let target_dir = out_dir.join("ebpf-target");
+    cmd.arg("--target-dir").arg(&target_dir);
+    cmd.current_dir(workspace);
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\x1f"));
+    for var in [
+        "RUSTC",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    let output = cmd
+        .output()
+        .context("running cargo +nightly (is rustup installed?)")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let hint = if stderr.contains("rust-src") || stderr.contains("bpf-linker") {
+            "\nhint: run `cargo xtask setup`, which installs bpf-linker and a BPF sysroot"
+        } else {
+            ""
+        };
+        bail!("building the eBPF probes failed:\n{stderr}{hint}");
+    }
+    let built = target_dir.join(BPF_TARGET).join("release/tracer-probes");
+    copy(&built, &object)
+}
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    fs::copy(from, to)
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
     Ok(())
 }

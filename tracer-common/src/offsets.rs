@@ -20,10 +20,8 @@ pub struct Offsets {
     pub task_sighand: u32,
     pub task_thread_pid: u32,
     pub task_comm: u32,
-    pub task_real_cred: u32,
     pub task_mm: u32,
     pub task_blocked: u32,
-    pub cred_uid: u32,
     pub signal_live: u32,
     pub sighand_action: u32,
     /// `sizeof(struct k_sigaction)`.
@@ -51,4 +49,4 @@ pub struct Offsets {
 // SAFETY: repr(C), only u32 fields.
 unsafe impl aya::Pod for Offsets {}
 
-const _: () = assert!(core::mem::size_of::<Offsets>() == 30 * 4);
+const _: () = assert!(core::mem::size_of::<Offsets>() == 28 * 4);

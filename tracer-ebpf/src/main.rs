@@ -1,8 +1,27 @@
+//! The kernel half of the tracer: one program per lifecycle tracepoint, all writing to one
+//! ring buffer. Each program is a thin entry point that calls a `Result`-returning handler;
+//! failures are counted in `ERRORS` (and logged through aya-log, shown with `--debug`).
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
-mod probes;
+mod emit;
+#[cfg(target_arch = "bpf")]
+mod exec;
+#[cfg(target_arch = "bpf")]
+mod exit;
+#[cfg(target_arch = "bpf")]
+mod fork;
+#[cfg(target_arch = "bpf")]
+mod maps;
+#[cfg(target_arch = "bpf")]
+mod reap;
+#[cfg(target_arch = "bpf")]
+mod signal;
+#[cfg(target_arch = "bpf")]
+mod task;
+#[cfg(target_arch = "bpf")]
+mod wait;
 
 #[cfg(not(target_arch = "bpf"))]
 fn main() {}
@@ -10,8 +29,8 @@ fn main() {}
 #[cfg(target_arch = "bpf")]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
-    // Unreachable in a verified program: a reachable panic makes the verifier reject the
-    // program (this loop has no exit), instead of silently doing something undefined.
+    // A reachable panic makes the verifier reject the program (this loop has no exit),
+    // instead of silently doing something undefined.
     loop {}
 }
 

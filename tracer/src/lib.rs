@@ -1,5 +1,15 @@
-//! The `tracer` library: the eBPF loader and event decoder, the lineage engine, the output
-//! sinks and the init. The `tracer` binary is a thin command line over it.
+//! The `tracer` library: the eBPF loader and event decoder, the output sinks, and the init.
+//! The `tracer` binary is a thin command line over it.
 
+pub mod btf;
+pub mod clock;
+pub mod decode;
+pub mod duration;
+pub mod event;
 pub mod init;
+pub mod output;
+pub mod probes;
+pub mod proc;
+pub mod signals;
 pub mod trace;
+pub mod tracefs;

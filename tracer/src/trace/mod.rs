@@ -1,13 +1,343 @@
-//! `tracer trace`: load the probes and stream events.
+//! `tracer trace`: load the probes, stream events, end cleanly.
 
-use std::process::ExitCode;
+mod comms;
+pub mod filter;
+mod stats;
+
+use std::{
+    ffi::OsString,
+    fs::File,
+    io::{self, Write},
+    path::PathBuf,
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result, bail};
+use aya::maps::{MapData, RingBuf};
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    signal::unix::{SignalKind, signal},
+    time::{Instant, sleep_until},
+};
+use tracer_common::EventKind;
+
+use self::{
+    comms::CommCache,
+    filter::{Kinds, Subtree},
+    stats::Stats,
+};
+use crate::{
+    clock,
+    decode::decode,
+    duration::parse_duration,
+    event::{Event, EventData, Lost, Task},
+    output::{self, Format, Sink},
+    probes::{LoadOptions, Probes},
+};
 
 /// Options of `tracer trace`.
 #[derive(clap::Args, Debug)]
-pub struct TraceArgs {}
+#[command(after_help = "Examples:\n  \
+    tracer trace                              every process on the host\n  \
+    tracer trace --pid 1234                   1234 and everything it starts\n  \
+    tracer trace --format json -o run.jsonl -- make -j4\n  \
+    tracer trace --events exit,reap,signal --duration 30s")]
+pub struct TraceArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write events to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Show only PID and its descendants, including those born later.
+    #[arg(long, value_name = "PID", conflicts_with = "command")]
+    pub pid: Option<u32>,
+    /// Also show thread creation and thread exits.
+    #[arg(long)]
+    pub threads: bool,
+    /// Show only these event kinds (comma-separated: fork, exec, exit, wait, reap, signal,
+    /// signal_deliver). Lost-event reports are always shown.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_kind)]
+    pub events: Vec<EventKind>,
+    /// Stop after DURATION (500ms, 5s, 2m, 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Ring buffer size: a power of two, at least 4K (e.g. 256K, 8M, 64M).
+    #[arg(long, value_name = "BYTES", value_parser = parse_ring_size,
+          default_value = "8M")]
+    pub ring_size: u32,
+    /// Launch COMMAND and show only its subtree (orphans reparented away included); end when
+    /// the subtree is gone, with COMMAND's exit code.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+fn parse_kind(text: &str) -> Result<EventKind, String> {
+    EventKind::ALL
+        .into_iter()
+        .filter(|k| *k != EventKind::Lost)
+        .find(|k| k.name() == text)
+        .ok_or_else(|| {
+            format!(
+                "unknown event kind {text:?}: choose from fork, exec, exit, wait, reap, signal, \
+                 signal_deliver"
+            )
+        })
+}
+
+fn parse_ring_size(text: &str) -> Result<u32, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let (num, scale) = match upper.trim_end_matches('B').chars().last() {
+        Some('K') => (&upper[..upper.find('K').unwrap_or(0)], 1u64 << 10),
+        Some('M') => (&upper[..upper.find('M').unwrap_or(0)], 1 << 20),
+        Some('G') => (&upper[..upper.find('G').unwrap_or(0)], 1 << 30),
+        _ => (upper.trim_end_matches('B'), 1),
+    };
+    let bytes = num
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|&b| b >= 4096 && b.is_power_of_two() && b <= 1 << 30)
+        .ok_or_else(|| {
+            format!("invalid ring size {text:?}: use a power of two from 4K to 1G, like 256K or 8M")
+        })?;
+    Ok(bytes as u32)
+}
 
 /// Runs the tracer until its end condition; returns the exit status.
-pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("not yet")
+pub fn run(args: TraceArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the event loop")?;
+    runtime.block_on(trace(args))
+}
+
+/// What ended the trace.
+enum End {
+    /// Ctrl-C or SIGTERM (the signal number).
+    Signal(i32),
+    Duration,
+    /// The command and its whole subtree are gone.
+    SubtreeGone,
+}
+
+struct Pipeline {
+    sink: Box<dyn Sink>,
+    kinds: Kinds,
+    subtree: Option<Subtree>,
+    comms: CommCache,
+    stats: Stats,
+}
+
+impl Pipeline {
+    fn handle(&mut self, mut event: Event) -> io::Result<()> {
+        self.comms.enrich(&mut event);
+        self.stats.saw(&event);
+        let in_subtree = self
+            .subtree
+            .as_mut()
+            .is_none_or(|tree| tree.observe(&event));
+        if in_subtree && self.kinds.shows(event.data.kind()) {
+            self.stats.shown(&event);
+            self.sink.event(&event)?;
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> io::Result<()> {
+        while let Some(item) = ring.next() {
+            match decode(&item) {
+                Ok(event) => {
+                    drop(item);
+                    self.handle(event)?;
+                }
+                Err(err) => self.stats.bad_record(&err),
+            }
+        }
+        self.sink.flush()
+    }
+}
+
+async fn trace(args: TraceArgs) -> Result<ExitCode> {
+    let subtree = match args.pid {
+        Some(pid) => Some(Subtree::new(descendants_of(pid)?)),
+        None if !args.command.is_empty() => Some(Subtree::default()),
+        None => None,
+    };
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(io::stdout()),
+    };
+
+    let mut probes = Probes::load(&LoadOptions {
+        ring_bytes: args.ring_size,
+        threads: args.threads,
+    })?;
+    let ring = probes.take_ring().context("ring buffer already taken")?;
+    // SAFETY: the ring buffer owns its file descriptor, and the AsyncFd owns the ring buffer
+    // until it is dropped; the descriptor is neither replaced nor closed meanwhile.
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .context("watching the ring buffer")?;
+    let start_ns = clock::boot_ns();
+    let mut pipeline = Pipeline {
+        sink: output::sink(args.format, out, start_ns)?,
+        kinds: Kinds::new(&args.events),
+        subtree,
+        comms: CommCache::from_proc(),
+        stats: Stats::default(),
+    };
+
+    // The probes are attached and the ring buffer open before the command starts: nothing it
+    // does can be missed.
+    let mut child = match args.command.split_first() {
+        Some((program, rest)) => {
+            let child = tokio::process::Command::new(program)
+                .args(rest)
+                .spawn()
+                .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
+            if let (Some(tree), Some(pid)) = (pipeline.subtree.as_mut(), child.id()) {
+                tree.insert(pid);
+            }
+            Some(child)
+        }
+        None => None,
+    };
+    let mut command_status = None;
+
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let deadline = args.duration.map(|d| Instant::now() + d);
+    let far_future = Instant::now() + Duration::from_secs(86400 * 365);
+    // Once the command has exited, members whose release we did not see (events lost) are
+    // checked against /proc now and then, so the trace still ends.
+    let mut recheck = tokio::time::interval(Duration::from_millis(250));
+
+    let end = loop {
+        if command_status.is_some() && pipeline.subtree.as_ref().is_some_and(Subtree::is_empty) {
+            break End::SubtreeGone;
+        }
+        tokio::select! {
+            guard = ring.readable_mut() => {
+                let mut guard = guard.context("waiting for events")?;
+                pipeline.drain(guard.get_inner_mut()).context("writing events")?;
+                guard.clear_ready();
+            }
+            status = async { child.as_mut().expect("guarded").wait().await },
+                if child.is_some() && command_status.is_none() => {
+                command_status = Some(status.context("waiting for the command")?);
+            }
+            _ = recheck.tick(), if command_status.is_some() => {
+                // Whatever is already in the ring buffer is not lost: read it first.
+                pipeline.drain(ring.get_mut()).context("writing events")?;
+                if let Some(tree) = pipeline.subtree.as_mut() {
+                    forget_vanished(tree);
+                }
+            }
+            _ = interrupt.recv() => break End::Signal(libc::SIGINT),
+            _ = terminate.recv() => break End::Signal(libc::SIGTERM),
+            _ = sleep_until(deadline.unwrap_or(far_future)), if deadline.is_some() => {
+                break End::Duration;
+            }
+        }
+    };
+
+    // A last drain, then whatever loss no record reported.
+    pipeline.drain(ring.get_mut()).context("writing events")?;
+    for lost in probes.unreported_lost() {
+        let event = Event {
+            ts_ns: clock::boot_ns(),
+            task: Task::default(),
+            data: EventData::Lost(Lost {
+                count: lost.count,
+                total: lost.total,
+                cpu: lost.cpu,
+            }),
+        };
+        pipeline.handle(event).context("writing events")?;
+    }
+    pipeline.sink.flush().context("writing events")?;
+    eprintln!("tracer: {}", pipeline.stats.summary(probes.errors()));
+
+    let code = match (&end, command_status) {
+        (_, Some(status)) => shell_code(status),
+        (End::Signal(sig), None) if child.is_some() => 128 + *sig as u8,
+        _ => 0,
+    };
+    Ok(ExitCode::from(code))
+}
+
+fn shell_code(status: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt as _;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code as u8,
+        (None, Some(sig)) => 128 + sig as u8,
+        _ => 1,
+    }
+}
+
+/// `pid` and its descendants now, from /proc.
+fn descendants_of(pid: u32) -> Result<Vec<u32>> {
+    if crate::proc::stat(pid).is_err() {
+        bail!("no process with pid {pid}");
+    }
+    let parents: Vec<(u32, u32)> = crate::proc::pids()?
+        .into_iter()
+        .filter_map(|p| crate::proc::stat(p).ok().map(|s| (s.pid, s.ppid)))
+        .collect();
+    let mut members = vec![pid];
+    let mut i = 0;
+    while i < members.len() {
+        let parent = members[i];
+        members.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    Ok(members)
+}
+
+/// Drops members that no longer exist (their release was among lost events).
+fn forget_vanished(tree: &mut Subtree) {
+    let gone: Vec<u32> = tree
+        .members()
+        .filter(|pid| crate::proc::stat(*pid).is_err())
+        .collect();
+    for pid in gone {
+        tree.remove(pid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracer_common::DEFAULT_RING_BYTES;
+
+    use super::*;
+
+    #[test]
+    fn ring_sizes() {
+        assert_eq!(parse_ring_size("8M"), Ok(8 << 20));
+        assert_eq!(parse_ring_size("256K"), Ok(256 << 10));
+        assert_eq!(parse_ring_size("4096"), Ok(4096));
+        assert_eq!(
+            parse_ring_size(&DEFAULT_RING_BYTES.to_string()),
+            Ok(DEFAULT_RING_BYTES)
+        );
+        for bad in ["3M", "1K", "abc", "2G", ""] {
+            assert!(parse_ring_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn event_kinds() {
+        assert_eq!(parse_kind("signal_deliver"), Ok(EventKind::SignalDeliver));
+        assert!(parse_kind("lost").is_err());
+        assert!(parse_kind("forks").unwrap_err().contains("choose from"));
+    }
 }

@@ -1,0 +1,65 @@
+//! Maps and load-time globals. Names are shared with userspace through `tracer_common`.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+};
+use tracer_common::{
+    DEFAULT_RING_BYTES, LostCounter, NsPidKey, PROBE_ERROR_KINDS, ProbeError, WaitArgs,
+    ZombieRecord, offsets::Offsets,
+};
+
+/// Every event. Userspace resizes it at load time (`--ring-size`).
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+
+/// Events that did not fit in `EVENTS`, per CPU.
+#[map]
+pub static LOST: PerCpuArray<LostCounter> = PerCpuArray::with_max_entries(1, 0);
+
+/// Probe failures per CPU, by `ProbeError`.
+#[map]
+pub static ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(PROBE_ERROR_KINDS, 0);
+
+/// Exited processes not yet released, by host tgid. Sized for a host full of zombies; when it
+/// is full the reap of the extra ones is reported without the zombie's exit details.
+#[map]
+pub static ZOMBIES: HashMap<u32, ZombieRecord> = HashMap::with_max_entries(65536, 0);
+
+/// The same zombies by (pid namespace, pid): a wait returns the pid as the waiter sees it.
+#[map]
+pub static ZOMBIE_PIDS: HashMap<NsPidKey, u32> = HashMap::with_max_entries(65536, 0);
+
+/// wait4/waitid calls in progress, by tid. LRU: a thread killed inside the call never
+/// returns, and its entry must not stay forever.
+#[map]
+pub static WAITS: LruHashMap<u32, WaitArgs> = LruHashMap::with_max_entries(16384, 0);
+
+/// Kernel structure offsets, set by userspace from the running kernel's BTF.
+#[unsafe(no_mangle)]
+pub static OFFSETS: Offsets = unsafe { core::mem::zeroed() };
+
+/// Non-zero: report thread creation and thread exits too.
+#[unsafe(no_mangle)]
+pub static TRACE_THREADS: u32 = 0;
+
+/// Reads one field of `OFFSETS`. Volatile: the value is patched in after compilation.
+macro_rules! off {
+    ($field:ident) => {{
+        #[allow(unused_unsafe)]
+        let value = unsafe { core::ptr::read_volatile(&$crate::maps::OFFSETS.$field) };
+        value as usize
+    }};
+}
+pub(crate) use off;
+
+pub fn trace_threads() -> bool {
+    unsafe { core::ptr::read_volatile(&TRACE_THREADS) != 0 }
+}
+
+/// Counts a probe failure.
+pub fn count_error(error: ProbeError) {
+    if let Some(slot) = ERRORS.get_ptr_mut(error as u32) {
+        unsafe { *slot += 1 };
+    }
+}

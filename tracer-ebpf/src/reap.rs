@@ -1,0 +1,52 @@
+//! The `Reap` record, shared by the two places a release is seen: a wait that returned a
+//! zombie, and the freeing of a zombie no wait accounted for.
+
+use tracer_common::{COMM_LEN, EventKind, ReapHow, ReapRecord, ZombieRecord};
+
+use crate::{
+    emit,
+    maps::{ZOMBIE_PIDS, ZOMBIES},
+};
+
+/// Who released a zombie.
+pub struct Reaper {
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+#[inline(never)]
+pub fn emit(zombie: &ZombieRecord, reaper: &Reaper, how: ReapHow, released_ns: u64) {
+    let exit_ns = zombie.header.ts_ns;
+    let mut record = ReapRecord {
+        header: zombie.header,
+        reaper_pid: reaper.pid,
+        reaper_tid: reaper.tid,
+        how: how as u32,
+        exit_code: zombie.exit_code,
+        exit_ns,
+        zombie_ns: released_ns.saturating_sub(exit_ns),
+        reaper_comm: reaper.comm,
+    };
+    record.header.kind = EventKind::Reap as u32;
+    record.header.ts_ns = released_ns;
+    emit::output(&record);
+}
+
+/// Drops a released zombie from both maps.
+#[inline(never)]
+pub fn forget(zombie: &ZombieRecord) {
+    let pid = zombie.header.pid;
+    for i in 0..tracer_common::MAX_PID_LEVELS {
+        if i as u32 >= zombie.levels {
+            break;
+        }
+        let key = zombie.keys[i];
+        // Only drop the alias if it still names this process (the pid may already be reused
+        // in that namespace once the zombie is gone).
+        if unsafe { ZOMBIE_PIDS.get(&key) }.is_some_and(|&p| p == pid) {
+            let _ = ZOMBIE_PIDS.remove(&key);
+        }
+    }
+    let _ = ZOMBIES.remove(&pid);
+}

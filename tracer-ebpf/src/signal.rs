@@ -1,0 +1,109 @@
+//! `signal_generate` (a signal was sent, and what the kernel did with it) and
+//! `signal_deliver` (a task is about to act on a signal).
+
+use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
+use tracer_common::{
+    Disposition, EventKind, ProbeError, SignalDeliverRecord, SignalRecord, kernel,
+};
+
+use crate::{
+    emit,
+    maps::{count_error, off},
+    task::{Task, comm_of, fill_header, read, read_ptr, task_ids},
+};
+
+/// `SEND_SIG_NOINFO` and `SEND_SIG_PRIV`: the kernel's stand-ins for "no siginfo".
+const SEND_SIG_NOINFO: usize = 0;
+const SEND_SIG_PRIV: usize = 1;
+/// si_code values the kernel implies for them.
+const SI_USER: i32 = 0;
+const SI_KERNEL: i32 = 0x80;
+
+fn disposition(handler: u64) -> Disposition {
+    match handler {
+        kernel::SIG_DFL => Disposition::Default,
+        kernel::SIG_IGN => Disposition::Ignore,
+        _ => Disposition::Handler,
+    }
+}
+
+fn si_code(info: *const u8) -> Result<i32, ProbeError> {
+    match info as usize {
+        SEND_SIG_NOINFO => Ok(SI_USER),
+        SEND_SIG_PRIV => Ok(SI_KERNEL),
+        _ => read(info, kernel::SIGINFO_CODE),
+    }
+}
+
+#[btf_tracepoint(function = "signal_generate")]
+pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
+    if let Err(error) = try_signal_generate(&ctx) {
+        count_error(error);
+    }
+    0
+}
+
+fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
+    let sig: i32 = ctx.arg(0);
+    let info: *const u8 = ctx.arg(1);
+    let target: Task = ctx.arg(2);
+    let group: i32 = ctx.arg(3);
+    let result: i32 = ctx.arg(4);
+    if sig < 1 || sig as u32 > kernel::NSIG {
+        return Ok(());
+    }
+    let index = (sig as usize - 1) & (kernel::NSIG as usize - 1);
+    let ids = task_ids(target)?;
+    let sighand = read_ptr(target, off!(task_sighand))?;
+    let handler: u64 = if sighand.is_null() {
+        kernel::SIG_DFL
+    } else {
+        let action = sighand.wrapping_add(off!(sighand_action) + index * off!(k_sigaction_size));
+        read(action, off!(k_sigaction_handler))?
+    };
+    let blocked: u64 = read(target, off!(task_blocked))?;
+    let mut record = SignalRecord {
+        sig: sig as u32,
+        code: si_code(info)?,
+        result: result as u32,
+        group: group as u32,
+        target_pid: ids.pid,
+        target_tid: ids.tid,
+        target_ns_pid: ids.ns_pid,
+        target_pidns: ids.pidns,
+        disposition: disposition(handler) as u32,
+        blocked: ((blocked >> index) & 1) as u32,
+        target_start_ns: ids.start_ns,
+        target_comm: comm_of(target)?,
+        ..SignalRecord::default()
+    };
+    fill_header(&mut record.header, EventKind::Signal as u32)?;
+    emit::output(&record);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "signal_deliver")]
+pub fn signal_deliver(ctx: BtfTracePointContext) -> i32 {
+    if let Err(error) = try_signal_deliver(&ctx) {
+        count_error(error);
+    }
+    0
+}
+
+fn try_signal_deliver(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
+    let sig: i32 = ctx.arg(0);
+    let info: *const u8 = ctx.arg(1);
+    let action: *const u8 = ctx.arg(2);
+    let handler: u64 = read(action, off!(k_sigaction_handler))?;
+    let flags: u64 = read(action, off!(k_sigaction_flags))?;
+    let mut record = SignalDeliverRecord {
+        sig: sig as u32,
+        code: si_code(info)?,
+        disposition: disposition(handler) as u32,
+        sa_flags: flags as u32,
+        ..SignalDeliverRecord::default()
+    };
+    fill_header(&mut record.header, EventKind::SignalDeliver as u32)?;
+    emit::output(&record);
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! wait4/waitid: who waits, for whom, and which child a call collected.
+//!
+//! The syscall entry records the arguments (the user pointer where the kernel writes the
+//! status); `sched_process_wait` marks the call as inside `do_wait`; the syscall exit emits
+//! the `Wait` record and, when the call released a zombie, its `Reap` record.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user},
+    macros::{btf_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, TracePointContext},
+};
+use tracer_common::{
+    EventKind, NsPidKey, ProbeError, ReapHow, WAIT_REAPED, WAIT_STATUS_KNOWN, WAIT_WHICH_WAIT4,
+    WaitArgs, WaitRecord, kernel,
+};
+
+use crate::{
+    emit,
+    maps::{WAITS, ZOMBIE_PIDS, ZOMBIES, count_error, off},
+    reap,
+    task::{fill_header, now},
+};
+
+fn current_tid() -> u32 {
+    bpf_get_current_pid_tgid() as u32
+}
+
+/// Reads the `n`th syscall argument of a `syscalls:sys_enter_*` record.
+fn arg(ctx: &TracePointContext, n: usize) -> Result<u64, ProbeError> {
+    unsafe { ctx.read_at::<u64>(off!(sys_enter_args) + n * 8) }.map_err(|_| ProbeError::KernelRead)
+}
+
+fn record_entry(args: WaitArgs) {
+    if WAITS.insert(&current_tid(), &args, 0).is_err() {
+        count_error(ProbeError::MapFull);
+    }
+}
+
+#[tracepoint]
+pub fn sys_enter_wait4(ctx: TracePointContext) -> u32 {
+    let entry = || -> Result<(), ProbeError> {
+        record_entry(WaitArgs {
+            start_ns: now(),
+            upid: arg(&ctx, 0)? as i32,
+            user_ptr: arg(&ctx, 1)?,
+            options: arg(&ctx, 2)? as u32,
+            which: WAIT_WHICH_WAIT4,
+            entered: 0,
+        });
+        Ok(())
+    };
+    if let Err(error) = entry() {
+        count_error(error);
+    }
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_waitid(ctx: TracePointContext) -> u32 {
+    let entry = || -> Result<(), ProbeError> {
+        record_entry(WaitArgs {
+            start_ns: now(),
+            which: arg(&ctx, 0)? as i32,
+            upid: arg(&ctx, 1)? as i32,
+            user_ptr: arg(&ctx, 2)?,
+            options: arg(&ctx, 3)? as u32,
+            entered: 0,
+        });
+        Ok(())
+    };
+    if let Err(error) = entry() {
+        count_error(error);
+    }
+    0
+}
+
+#[btf_tracepoint(function = "sched_process_wait")]
+pub fn sched_process_wait(_ctx: BtfTracePointContext) -> i32 {
+    if let Some(args) = WAITS.get_ptr_mut(&current_tid()) {
+        unsafe { (*args).entered = 1 };
+    }
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_wait4(ctx: TracePointContext) -> u32 {
+    if let Err(error) = on_exit(&ctx, false) {
+        count_error(error);
+    }
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_waitid(ctx: TracePointContext) -> u32 {
+    if let Err(error) = on_exit(&ctx, true) {
+        count_error(error);
+    }
+    0
+}
+
+fn on_exit(ctx: &TracePointContext, waitid: bool) -> Result<(), ProbeError> {
+    let tid = current_tid();
+    let args = unsafe { WAITS.get(&tid) }.copied().unwrap_or(WaitArgs {
+        which: if waitid { 0 } else { WAIT_WHICH_WAIT4 },
+        ..WaitArgs::default()
+    });
+    let _ = WAITS.remove(&tid);
+    let ret: i64 =
+        unsafe { ctx.read_at::<i64>(off!(sys_exit_ret)) }.map_err(|_| ProbeError::KernelRead)?;
+
+    let mut record = WaitRecord {
+        start_ns: args.start_ns,
+        ret,
+        options: args.options,
+        upid: args.upid,
+        which: args.which,
+        ..WaitRecord::default()
+    };
+    fill_header(&mut record.header, EventKind::Wait as u32)?;
+
+    let user = args.user_ptr as *const u8;
+    let mut exited = false;
+    if waitid {
+        if ret == 0 && !user.is_null() {
+            let code: i32 = read_user(user, kernel::SIGINFO_CODE)?;
+            let child: i32 = read_user(user, kernel::SIGINFO_PID)?;
+            record.si_code = code;
+            record.status = read_user(user, kernel::SIGINFO_STATUS)?;
+            record.flags |= WAIT_STATUS_KNOWN;
+            record.child_ns_pid = child;
+            exited = child > 0
+                && (kernel::CLD_EXITED..=kernel::CLD_DUMPED).contains(&code)
+                && args.options & kernel::WNOWAIT == 0;
+        }
+    } else if ret > 0 {
+        record.child_ns_pid = ret as i32;
+        exited = true;
+        if !user.is_null() {
+            let status: i32 = read_user(user, 0)?;
+            record.status = status;
+            record.flags |= WAIT_STATUS_KNOWN;
+            // Neither a stop report ((status & 0xff) == 0x7f) nor a continue (0xffff).
+            exited = status & 0xff != 0x7f && status != 0xffff;
+        }
+    }
+    if exited {
+        let key = NsPidKey {
+            pidns: record.header.pidns,
+            nr: record.child_ns_pid as u32,
+        };
+        if let Some(&pid) = unsafe { ZOMBIE_PIDS.get(&key) } {
+            record.child_pid = pid;
+            record.flags |= WAIT_REAPED;
+            if let Some(zombie) = unsafe { ZOMBIES.get(&pid) } {
+                let reaper = reap::Reaper {
+                    pid: record.header.pid,
+                    tid,
+                    comm: record.header.comm,
+                };
+                reap::emit(zombie, &reaper, ReapHow::Wait, record.header.ts_ns);
+                reap::forget(zombie);
+            }
+        }
+    }
+    emit::output(&record);
+    Ok(())
+}
+
+fn read_user<T>(base: *const u8, offset: usize) -> Result<T, ProbeError> {
+    unsafe { bpf_probe_read_user(base.wrapping_add(offset) as *const T) }
+        .map_err(|_| ProbeError::UserRead)
+}

@@ -1,0 +1,267 @@
+//! Loading and attaching the embedded eBPF programs, and access to their maps.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{BtfTracePoint, TracePoint},
+};
+use tracer_common::{
+    self as wire, ERRORS_MAP, EVENTS_MAP, GLOBAL_TRACE_THREADS, Header, LOST_MAP, LostCounter,
+    MAX_PID_LEVELS, NsPidKey, ZOMBIE_PIDS_MAP, ZOMBIES_MAP, ZombieRecord, offsets::GLOBAL_OFFSETS,
+};
+
+use crate::{btf, proc, tracefs};
+
+/// The probes, built for BPF and embedded at compile time.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer-probes"));
+
+/// BTF tracepoints: (program, kernel tracepoint).
+const BTF_PROGRAMS: [&str; 7] = [
+    "sched_process_fork",
+    "sched_process_exec",
+    "sched_process_exit",
+    "sched_process_free",
+    "sched_process_wait",
+    "signal_generate",
+    "signal_deliver",
+];
+
+/// Per-syscall tracepoints (never the all-syscalls raw tracepoint, which would tax every
+/// syscall on the host).
+const SYSCALL_PROGRAMS: [&str; 4] = [
+    "sys_enter_wait4",
+    "sys_enter_waitid",
+    "sys_exit_wait4",
+    "sys_exit_waitid",
+];
+
+pub struct LoadOptions {
+    /// Ring buffer size in bytes: a power of two, at least one page.
+    pub ring_bytes: u32,
+    /// Report thread creation and thread exits.
+    pub threads: bool,
+}
+
+/// Loaded and attached probes. Dropping this detaches them.
+pub struct Probes {
+    ebpf: Ebpf,
+    ring: Option<RingBuf<MapData>>,
+    lost: PerCpuArray<MapData, LostCounter>,
+    errors: PerCpuArray<MapData, u64>,
+}
+
+/// Events lost on one CPU that no `Lost` record has reported yet.
+pub struct Unreported {
+    pub cpu: u32,
+    pub count: u64,
+    pub total: u64,
+}
+
+impl Probes {
+    pub fn load(options: &LoadOptions) -> Result<Self> {
+        if OBJECT.is_empty() {
+            bail!(
+                "this tracer binary was built without its eBPF probes (AYA_BUILD_SKIP): build it \
+                 with `cargo xtask build`"
+            );
+        }
+        check_privileges()?;
+        let mut offsets = btf::resolve(Path::new(btf::VMLINUX_BTF))?;
+        let tracing = tracefs::root()?;
+        let (args, ret) = tracefs::syscall_offsets(&tracing)?;
+        offsets.sys_enter_args = args;
+        offsets.sys_exit_ret = ret;
+        let threads: u32 = options.threads.into();
+
+        let mut ebpf = EbpfLoader::new()
+            .override_global(GLOBAL_OFFSETS, &offsets, true)
+            .override_global(GLOBAL_TRACE_THREADS, &threads, true)
+            .map_max_entries(EVENTS_MAP, options.ring_bytes)
+            .load(OBJECT)
+            .map_err(explain_load_error)?;
+
+        let kernel_btf = Btf::from_sys_fs().context("reading the kernel's BTF")?;
+        for name in BTF_PROGRAMS {
+            let program: &mut BtfTracePoint = ebpf
+                .program_mut(name)
+                .with_context(|| format!("the probes have no program {name}"))?
+                .try_into()?;
+            program
+                .load(name, &kernel_btf)
+                .with_context(|| format!("loading the {name} probe"))?;
+            program
+                .attach()
+                .with_context(|| format!("attaching to tracepoint {name}"))?;
+        }
+        for name in SYSCALL_PROGRAMS {
+            let program: &mut TracePoint = ebpf
+                .program_mut(name)
+                .with_context(|| format!("the probes have no program {name}"))?
+                .try_into()?;
+            program
+                .load()
+                .with_context(|| format!("loading the {name} probe"))?;
+            program
+                .attach("syscalls", name)
+                .with_context(|| format!("attaching to tracepoint syscalls:{name}"))?;
+        }
+
+        let ring = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).context("no EVENTS map")?)?;
+        let lost = PerCpuArray::try_from(ebpf.take_map(LOST_MAP).context("no LOST map")?)?;
+        let errors = PerCpuArray::try_from(ebpf.take_map(ERRORS_MAP).context("no ERRORS map")?)?;
+        let mut probes = Self {
+            ebpf,
+            ring: Some(ring),
+            lost,
+            errors,
+        };
+        probes.seed_zombies()?;
+        Ok(probes)
+    }
+
+    /// The ring buffer, once: the reader owns it from then on.
+    pub fn take_ring(&mut self) -> Option<RingBuf<MapData>> {
+        self.ring.take()
+    }
+
+    /// Events lost that no `Lost` record reported yet (the probes report a loss with the
+    /// next event that fits; at the end there may be no next event).
+    pub fn unreported_lost(&self) -> Vec<Unreported> {
+        let Ok(values) = self.lost.get(&0, 0) else {
+            return Vec::new();
+        };
+        values
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.pending != 0)
+            .map(|(cpu, c)| Unreported {
+                cpu: cpu as u32,
+                count: c.pending,
+                total: c.total,
+            })
+            .collect()
+    }
+
+    /// Probe failures (kernel reads, user reads, full maps), summed over CPUs.
+    pub fn errors(&self) -> u64 {
+        (0..wire::PROBE_ERROR_KINDS)
+            .filter_map(|i| self.errors.get(&i, 0).ok())
+            .map(|values| values.iter().sum::<u64>())
+            .sum()
+    }
+
+    /// Puts the zombies that exist now into the probes' zombie map, so their release is
+    /// reported like any other (with the exit time unknown).
+    fn seed_zombies(&mut self) -> Result<()> {
+        let own_ns = proc::ns_inode(Path::new("/proc/self/ns/pid")).unwrap_or(0);
+        let mut records = Vec::new();
+        for pid in proc::pids()? {
+            let Ok(stat) = proc::stat(pid) else { continue };
+            if stat.state != 'Z' {
+                continue;
+            }
+            records.push(zombie_record(&stat, own_ns));
+        }
+        let mut zombies: HashMap<_, u32, ZombieRecord> =
+            HashMap::try_from(self.ebpf.map_mut(ZOMBIES_MAP).context("no ZOMBIES map")?)?;
+        for record in &records {
+            // A zombie released between the scan and now simply is not there any more.
+            let _ = zombies.insert(record.header.pid, record, 0);
+        }
+        let mut aliases: HashMap<_, NsPidKey, u32> = HashMap::try_from(
+            self.ebpf
+                .map_mut(ZOMBIE_PIDS_MAP)
+                .context("no ZOMBIE_PIDS")?,
+        )?;
+        for record in &records {
+            for key in &record.keys[..record.levels as usize] {
+                let _ = aliases.insert(key, record.header.pid, 0);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A zombie as /proc shows it. Only our own namespace and the zombie's own are known by
+/// inode, which covers waiters on the host and inside one level of containers.
+fn zombie_record(stat: &proc::Stat, own_ns: u32) -> ZombieRecord {
+    let mut comm = [0u8; wire::COMM_LEN];
+    let len = stat.comm.len().min(wire::COMM_LEN - 1);
+    comm[..len].copy_from_slice(&stat.comm.as_bytes()[..len]);
+    let nspids = proc::nspids(stat.pid);
+    let zombie_ns = proc::ns_inode(&Path::new("/proc").join(stat.pid.to_string()).join("ns/pid"))
+        .unwrap_or(own_ns);
+    let ns_pid = nspids.last().copied().unwrap_or(stat.pid);
+    let mut keys = [NsPidKey::default(); MAX_PID_LEVELS];
+    let mut levels = 0;
+    keys[0] = NsPidKey {
+        pidns: zombie_ns,
+        nr: ns_pid,
+    };
+    levels += 1;
+    if zombie_ns != own_ns {
+        keys[1] = NsPidKey {
+            pidns: own_ns,
+            nr: stat.pid,
+        };
+        levels += 1;
+    }
+    ZombieRecord {
+        header: Header {
+            kind: wire::EventKind::Exit as u32,
+            pid: stat.pid,
+            tid: stat.pid,
+            ns_pid,
+            pidns: zombie_ns,
+            ppid: stat.ppid,
+            uid: proc::uid(stat.pid).unwrap_or(0),
+            cpu: 0,
+            // Unknown: the exit happened before the tracer started.
+            ts_ns: 0,
+            start_ns: proc::ticks_to_ns(stat.start_ticks),
+            cgroup_id: 0,
+            comm,
+        },
+        exit_code: stat.exit_code,
+        levels,
+        keys,
+    }
+}
+
+/// Capabilities in the effective set, from /proc/self/status.
+fn check_privileges() -> Result<()> {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let caps = proc::status_field(std::process::id(), "CapEff")
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+        .unwrap_or(0);
+    let has = |cap: u32| caps & (1 << cap) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        return Ok(());
+    }
+    let missing: Vec<&str> = [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
+        .into_iter()
+        .filter(|&(cap, _)| !has(cap))
+        .map(|(_, name)| name)
+        .collect();
+    bail!(
+        "loading the probes needs root or CAP_BPF+CAP_PERFMON (missing {}): run with sudo",
+        missing.join("+")
+    )
+}
+
+fn explain_load_error(err: aya::EbpfError) -> anyhow::Error {
+    let text = err.to_string();
+    let hint =
+        if text.contains("ring") || text.contains("RINGBUF") || text.contains("Invalid argument") {
+            " (a BPF ring buffer needs Linux 5.8 or newer, and --ring-size must be a power of two \
+         multiple of the page size)"
+        } else {
+            ""
+        };
+    anyhow::Error::new(err).context(format!("loading the eBPF probes failed{hint}"))
+}
