@@ -1,0 +1,97 @@
+//! Shared by the kernel tests: fixtures compiled on first use, the root check, and a runner
+//! for `tracer trace` that returns the events it wrote.
+
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::Mutex,
+};
+
+use tracer::event::Event;
+
+pub const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+
+/// Whether kernel tests can run; prints why not when they cannot.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("{test}: skipped: needs root (cargo xtask test runs it as root)");
+    }
+    root
+}
+
+/// Path of `tests/fixtures/NAME.c`, compiled once per test binary.
+pub fn fixture(name: &str) -> PathBuf {
+    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap();
+    let built = built.get_or_insert_with(HashMap::new);
+    if let Some(path) = built.get(name) {
+        return path.clone();
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(format!("{name}.c"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fixture-{name}"));
+    let status = Command::new("cc")
+        .args(["-O2", "-Wall", "-pthread", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("running cc");
+    assert!(status.success(), "compiling {}", src.display());
+    built.insert(name.to_owned(), out.clone());
+    out
+}
+
+/// A finished `tracer trace --format json -o FILE … -- COMMAND`.
+pub struct Trace {
+    pub events: Vec<Event>,
+    pub output: Output,
+}
+
+impl Trace {
+    /// `key=value` lines the command printed.
+    pub fn printed(&self, key: &str) -> u32 {
+        let stdout = String::from_utf8_lossy(&self.output.stdout);
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("command printed no {key}=: {stdout}"))
+            .parse()
+            .unwrap()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+}
+
+/// Runs the tracer on `command` with `flags`; returns the events it logged.
+pub fn trace(flags: &[&str], command: &[&str]) -> Trace {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("trace-{}-{n}.jsonl", std::process::id()));
+    let output = Command::new(TRACER)
+        .args(["trace", "--format", "json", "--duration", "60s", "-o"])
+        .arg(&log)
+        .args(flags)
+        .arg("--")
+        .args(command)
+        .output()
+        .expect("running tracer");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let events = text
+        .lines()
+        .skip(1)
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let _ = std::fs::remove_file(&log);
+    Trace { events, output }
+}

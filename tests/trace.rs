@@ -1,0 +1,304 @@
+//! Kernel tests of `tracer trace`: real probes, real processes, each test looking only at the
+//! processes it started. They need root; without it they say they were skipped.
+
+mod support;
+
+use std::process::Command;
+
+use support::{TRACER, fixture, root_or_skip, trace};
+use tracer::event::{
+    Disposition, Event, EventData, Exec, Exit, Fork, Reap, ReapHow, Sig, Signal, SignalDeliver,
+    SignalResult, Wait,
+};
+
+fn forks(events: &[Event]) -> impl Iterator<Item = (&Event, &Fork)> {
+    events.iter().filter_map(|e| match &e.data {
+        EventData::Fork(f) => Some((e, f)),
+        _ => None,
+    })
+}
+
+fn execs(events: &[Event]) -> impl Iterator<Item = (&Event, &Exec)> {
+    events.iter().filter_map(|e| match &e.data {
+        EventData::Exec(x) => Some((e, x)),
+        _ => None,
+    })
+}
+
+fn exits(events: &[Event], pid: u32) -> Vec<&Exit> {
+    events
+        .iter()
+        .filter(|e| e.task.pid == pid)
+        .filter_map(|e| match &e.data {
+            EventData::Exit(x) if x.process => Some(x),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reap_of(events: &[Event], pid: u32) -> &Reap {
+    events
+        .iter()
+        .filter(|e| e.task.pid == pid)
+        .find_map(|e| match &e.data {
+            EventData::Reap(r) => Some(r),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no reap event for {pid}: {events:#?}"))
+}
+
+fn signals_from(events: &[Event], pid: u32, sig: u32) -> Vec<&Signal> {
+    events
+        .iter()
+        .filter(|e| e.task.pid == pid)
+        .filter_map(|e| match &e.data {
+            EventData::Signal(s) if s.sig == Sig(sig) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+fn deliveries(events: &[Event], pid: u32, sig: u32) -> Vec<&SignalDeliver> {
+    events
+        .iter()
+        .filter(|e| e.task.pid == pid)
+        .filter_map(|e| match &e.data {
+            EventData::SignalDeliver(d) if d.sig == Sig(sig) => Some(d),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn fork_reports_the_pids_the_process_saw() {
+    if !root_or_skip("fork_reports_the_pids_the_process_saw") {
+        return;
+    }
+    let t = trace(&[], &[fixture("lifecycle").to_str().unwrap(), "fork"]);
+    let (parent, child) = (t.printed("self"), t.printed("child"));
+    let (event, fork) = forks(&t.events)
+        .find(|(_, f)| f.child_pid == child)
+        .unwrap_or_else(|| panic!("no fork of {child}: {:#?}", t.events));
+    assert_eq!(event.task.pid, parent);
+    assert_eq!(fork.child_ppid, parent);
+    assert!(!fork.thread);
+    // The parent's own parent, read through task_struct.real_parent, is the tracer.
+    let parent_stat_ppid = forks(&t.events)
+        .find(|(_, f)| f.child_pid == parent)
+        .map(|(e, _)| e.task.pid)
+        .expect("fork of the command by the tracer");
+    assert_eq!(event.task.ppid, parent_stat_ppid);
+    // The exit code the parent got from waitpid, as the probe read task_struct.exit_code.
+    let status = t.printed("status");
+    let exit = exits(&t.events, child);
+    assert_eq!(exit.len(), 1);
+    assert_eq!(exit[0].status.status, status);
+    assert_eq!(exit[0].status.code, Some(7));
+}
+
+#[test]
+fn exec_reports_the_filename() {
+    if !root_or_skip("exec_reports_the_filename") {
+        return;
+    }
+    let lifecycle = fixture("lifecycle");
+    let path = lifecycle.to_str().unwrap();
+    let t = trace(&[], &["/bin/sh", "-c", &format!("exec {path} fork")]);
+    let me = t.printed("self");
+    let (_, exec) = execs(&t.events)
+        .find(|(e, _)| e.task.pid == me && e.task.comm.as_str().starts_with("fixture-lifecy"))
+        .unwrap_or_else(|| panic!("no exec of {path} by {me}: {:#?}", t.events));
+    assert_eq!(exec.filename, path);
+    assert_eq!(exec.argv, [path, "fork"]);
+    assert_eq!(exec.comm_before.map(|c| c.as_str().into_owned()), Some("sh".to_owned()));
+}
+
+#[test]
+fn exit_code_and_command_exit_status() {
+    if !root_or_skip("exit_code_and_command_exit_status") {
+        return;
+    }
+    let t = trace(&[], &["/bin/sh", "-c", "echo self=$$; exit 3"]);
+    let exit = exits(&t.events, t.printed("self"));
+    assert_eq!(exit.len(), 1, "{:#?}", t.events);
+    assert_eq!(exit[0].status.code, Some(3));
+    assert_eq!(exit[0].status.killed_by, None);
+    assert_eq!(t.code(), Some(3), "tracer exits with the command's code");
+}
+
+#[test]
+fn killed_by_sigkill() {
+    if !root_or_skip("killed_by_sigkill") {
+        return;
+    }
+    let t = trace(&[], &["/bin/sh", "-c", "echo self=$$; kill -9 $$"]);
+    let exit = exits(&t.events, t.printed("self"));
+    assert_eq!(exit.len(), 1, "{:#?}", t.events);
+    assert_eq!(exit[0].status.killed_by, Some(Sig(9)));
+    assert_eq!(exit[0].status.code, None);
+    assert_eq!(t.code(), Some(128 + 9));
+}
+
+#[test]
+fn reap_names_the_parent_and_the_zombie_time() {
+    if !root_or_skip("reap_names_the_parent_and_the_zombie_time") {
+        return;
+    }
+    let t = trace(&[], &[fixture("lifecycle").to_str().unwrap(), "zombie-then-wait", "1000"]);
+    let (parent, child) = (t.printed("self"), t.printed("child"));
+    let reap = reap_of(&t.events, child);
+    assert_eq!(reap.how, ReapHow::Wait);
+    assert_eq!(reap.reaper_pid, parent);
+    let zombie_ns = reap.zombie_ns.expect("exit time known");
+    assert!(zombie_ns >= 1_000_000_000, "zombie for {zombie_ns} ns");
+    assert!(zombie_ns < 30_000_000_000, "zombie for {zombie_ns} ns");
+    // The wait that collected it says so.
+    let wait: &Wait = t
+        .events
+        .iter()
+        .filter(|e| e.task.pid == parent)
+        .find_map(|e| match &e.data {
+            EventData::Wait(w) if w.reaped => Some(w),
+            _ => None,
+        })
+        .expect("a wait that reaped");
+    assert_eq!(wait.child_pid, Some(child));
+    assert_eq!(wait.ret, i64::from(child));
+}
+
+#[test]
+fn parent_ignoring_sigchld_autoreaps() {
+    if !root_or_skip("parent_ignoring_sigchld_autoreaps") {
+        return;
+    }
+    let t = trace(&[], &[fixture("lifecycle").to_str().unwrap(), "ignore-sigchld"]);
+    let (parent, child) = (t.printed("self"), t.printed("child"));
+    let reap = reap_of(&t.events, child);
+    assert_eq!(reap.how, ReapHow::Autoreap);
+    assert_eq!(reap.reaper_pid, parent);
+    assert_eq!(reap.zombie_ns, Some(0));
+}
+
+#[test]
+fn signal_to_a_process_that_ignores_it() {
+    if !root_or_skip("signal_to_a_process_that_ignores_it") {
+        return;
+    }
+    let t = trace(&[], &[fixture("lifecycle").to_str().unwrap(), "ignore-signal", "10"]);
+    let me = t.printed("self");
+    let sent = signals_from(&t.events, me, 10);
+    assert_eq!(sent.len(), 1, "{:#?}", t.events);
+    assert_eq!(sent[0].target_pid, me);
+    assert_eq!(sent[0].result, SignalResult::Ignored);
+    assert_eq!(sent[0].disposition, Disposition::Ignore);
+}
+
+#[test]
+fn handled_signal_is_delivered_to_the_handler() {
+    if !root_or_skip("handled_signal_is_delivered_to_the_handler") {
+        return;
+    }
+    let t = trace(&[], &[fixture("lifecycle").to_str().unwrap(), "handle-signal", "12"]);
+    let me = t.printed("self");
+    let sent = signals_from(&t.events, me, 12);
+    assert_eq!(sent.len(), 1, "{:#?}", t.events);
+    assert_eq!(sent[0].result, SignalResult::Delivered);
+    assert_eq!(sent[0].disposition, Disposition::Handler);
+    let delivered = deliveries(&t.events, me, 12);
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].disposition, Disposition::Handler);
+}
+
+#[test]
+fn burst_to_a_blocked_signal_merges() {
+    if !root_or_skip("burst_to_a_blocked_signal_merges") {
+        return;
+    }
+    let t = trace(&[], &[fixture("lifecycle").to_str().unwrap(), "blocked-burst", "10", "5"]);
+    let me = t.printed("self");
+    assert_eq!(t.printed("handled"), 1);
+    let sent = signals_from(&t.events, me, 10);
+    let results: Vec<SignalResult> = sent.iter().map(|s| s.result).collect();
+    assert_eq!(
+        results,
+        [
+            SignalResult::Delivered,
+            SignalResult::AlreadyPending,
+            SignalResult::AlreadyPending,
+            SignalResult::AlreadyPending,
+            SignalResult::AlreadyPending,
+        ]
+    );
+    assert!(sent.iter().all(|s| s.blocked));
+    assert_eq!(deliveries(&t.events, me, 10).len(), 1);
+}
+
+#[test]
+fn threads_are_hidden_unless_asked_for() {
+    if !root_or_skip("threads_are_hidden_unless_asked_for") {
+        return;
+    }
+    let lifecycle = fixture("lifecycle");
+    let thread_forks = |flags: &[&str]| {
+        let t = trace(flags, &[lifecycle.to_str().unwrap(), "thread"]);
+        let me = t.printed("self");
+        forks(&t.events)
+            .filter(|(e, f)| e.task.pid == me && f.thread && f.child_pid == me)
+            .count()
+    };
+    assert_eq!(thread_forks(&[]), 0);
+    assert_eq!(thread_forks(&["--threads"]), 1);
+}
+
+#[test]
+fn tiny_ring_buffer_reports_lost_events() {
+    if !root_or_skip("tiny_ring_buffer_reports_lost_events") {
+        return;
+    }
+    let t = trace(
+        &["--ring-size", "4K"],
+        &[fixture("lifecycle").to_str().unwrap(), "fork-burst", "3000"],
+    );
+    let lost: u64 = t
+        .events
+        .iter()
+        .filter_map(|e| match &e.data {
+            EventData::Lost(l) => Some(l.count),
+            _ => None,
+        })
+        .sum();
+    assert!(lost > 0, "no loss reported; stderr: {}", t.stderr());
+    assert!(
+        t.stderr().contains(&format!(", {lost} lost")),
+        "summary names the loss: {}",
+        t.stderr()
+    );
+    assert_eq!(t.code(), Some(0));
+}
+
+#[test]
+fn unprivileged_trace_refuses_in_one_line() {
+    if !root_or_skip("unprivileged_trace_refuses_in_one_line") {
+        return;
+    }
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([TRACER, "trace", "--duration", "1s"])
+        .output()
+        .expect("running setpriv");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("CAP_BPF+CAP_PERFMON") && stderr.contains("sudo"), "{stderr}");
+}
+
+#[test]
+fn bad_arguments_are_clap_errors() {
+    let output = Command::new(TRACER)
+        .args(["trace", "--duration", "5parsecs"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid duration"), "{stderr}");
+}
