@@ -110,7 +110,10 @@ fn exec_reports_the_filename() {
         .unwrap_or_else(|| panic!("no exec of {path} by {me}: {:#?}", t.events));
     assert_eq!(exec.filename, path);
     assert_eq!(exec.argv, [path, "fork"]);
-    assert_eq!(exec.comm_before.map(|c| c.as_str().into_owned()), Some("sh".to_owned()));
+    assert_eq!(
+        exec.comm_before.map(|c| c.as_str().into_owned()),
+        Some("sh".to_owned())
+    );
 }
 
 #[test]
@@ -144,7 +147,14 @@ fn reap_names_the_parent_and_the_zombie_time() {
     if !root_or_skip("reap_names_the_parent_and_the_zombie_time") {
         return;
     }
-    let t = trace(&[], &[fixture("lifecycle").to_str().unwrap(), "zombie-then-wait", "1000"]);
+    let t = trace(
+        &[],
+        &[
+            fixture("lifecycle").to_str().unwrap(),
+            "zombie-then-wait",
+            "1000",
+        ],
+    );
     let (parent, child) = (t.printed("self"), t.printed("child"));
     let reap = reap_of(&t.events, child);
     assert_eq!(reap.how, ReapHow::Wait);
@@ -171,7 +181,10 @@ fn parent_ignoring_sigchld_autoreaps() {
     if !root_or_skip("parent_ignoring_sigchld_autoreaps") {
         return;
     }
-    let t = trace(&[], &[fixture("lifecycle").to_str().unwrap(), "ignore-sigchld"]);
+    let t = trace(
+        &[],
+        &[fixture("lifecycle").to_str().unwrap(), "ignore-sigchld"],
+    );
     let (parent, child) = (t.printed("self"), t.printed("child"));
     let reap = reap_of(&t.events, child);
     assert_eq!(reap.how, ReapHow::Autoreap);
@@ -184,7 +197,14 @@ fn signal_to_a_process_that_ignores_it() {
     if !root_or_skip("signal_to_a_process_that_ignores_it") {
         return;
     }
-    let t = trace(&[], &[fixture("lifecycle").to_str().unwrap(), "ignore-signal", "10"]);
+    let t = trace(
+        &[],
+        &[
+            fixture("lifecycle").to_str().unwrap(),
+            "ignore-signal",
+            "10",
+        ],
+    );
     let me = t.printed("self");
     let sent = signals_from(&t.events, me, 10);
     assert_eq!(sent.len(), 1, "{:#?}", t.events);
@@ -198,7 +218,14 @@ fn handled_signal_is_delivered_to_the_handler() {
     if !root_or_skip("handled_signal_is_delivered_to_the_handler") {
         return;
     }
-    let t = trace(&[], &[fixture("lifecycle").to_str().unwrap(), "handle-signal", "12"]);
+    let t = trace(
+        &[],
+        &[
+            fixture("lifecycle").to_str().unwrap(),
+            "handle-signal",
+            "12",
+        ],
+    );
     let me = t.printed("self");
     let sent = signals_from(&t.events, me, 12);
     assert_eq!(sent.len(), 1, "{:#?}", t.events);
@@ -214,7 +241,15 @@ fn burst_to_a_blocked_signal_merges() {
     if !root_or_skip("burst_to_a_blocked_signal_merges") {
         return;
     }
-    let t = trace(&[], &[fixture("lifecycle").to_str().unwrap(), "blocked-burst", "10", "5"]);
+    let t = trace(
+        &[],
+        &[
+            fixture("lifecycle").to_str().unwrap(),
+            "blocked-burst",
+            "10",
+            "5",
+        ],
+    );
     let me = t.printed("self");
     assert_eq!(t.printed("handled"), 1);
     let sent = signals_from(&t.events, me, 10);
@@ -282,14 +317,22 @@ fn unprivileged_trace_refuses_in_one_line() {
         return;
     }
     let output = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .args([TRACER, "trace", "--duration", "1s"])
         .output()
         .expect("running setpriv");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("CAP_BPF+CAP_PERFMON") && stderr.contains("sudo"), "{stderr}");
+    assert!(
+        stderr.contains("CAP_BPF+CAP_PERFMON") && stderr.contains("sudo"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -301,4 +344,74 @@ fn bad_arguments_are_clap_errors() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid duration"), "{stderr}");
+}
+
+#[test]
+fn pid_follows_descendants_born_later() {
+    if !root_or_skip("pid_follows_descendants_born_later") {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let go = dir.join(format!("pid-go-{}", std::process::id()));
+    let log = dir.join(format!("pid-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&go);
+    // Once the tracer is attached, this starts a child that exits with 4.
+    let mut target = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "while [ ! -e {} ]; do sleep 0.05; done; /bin/sh -c 'exit 4'; exit 0",
+            go.display()
+        ))
+        .spawn()
+        .unwrap();
+    let pid = target.id();
+    let tracer = Command::new(TRACER)
+        .args(["trace", "--format", "json", "--duration", "20s", "--pid"])
+        .arg(pid.to_string())
+        .arg("-o")
+        .arg(&log)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The log's first line is written once the probes are attached.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::metadata(&log).map_or(true, |m| m.len() == 0) {
+        assert!(std::time::Instant::now() < deadline, "tracer did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::write(&go, "").unwrap();
+    target.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    let output = tracer.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events: Vec<Event> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_file(&go);
+    let children: Vec<u32> = forks(&events)
+        .filter(|(e, _)| e.task.pid == pid)
+        .map(|(_, f)| f.child_pid)
+        .collect();
+    assert!(
+        children
+            .iter()
+            .any(|&c| exits(&events, c).iter().any(|x| x.status.code == Some(4))),
+        "a child born after the trace started exits with 4: {events:#?}"
+    );
+    assert!(
+        events.iter().all(|e| matches!(e.data, EventData::Lost(_))
+            || e.task.pid == pid
+            || children.contains(&e.task.pid)),
+        "only the followed processes appear: {events:#?}"
+    );
 }

@@ -16,7 +16,7 @@ use crate::{
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     if let Err(error) = try_sched_process_exec(&ctx) {
-        crate::maps::count_error(error);
+        crate::maps::report(&ctx, "sched_process_exec", error);
     }
     0
 }

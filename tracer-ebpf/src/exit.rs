@@ -17,7 +17,7 @@ use crate::{
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
     if let Err(error) = try_sched_process_exit(&ctx) {
-        count_error(error);
+        crate::maps::report(&ctx, "sched_process_exit", error);
     }
     0
 }
@@ -82,7 +82,7 @@ fn remember_zombie(task: Task, exit: &ExitRecord) -> Result<(), ProbeError> {
 #[btf_tracepoint(function = "sched_process_free")]
 pub fn sched_process_free(ctx: BtfTracePointContext) -> i32 {
     if let Err(error) = try_sched_process_free(&ctx) {
-        count_error(error);
+        crate::maps::report(&ctx, "sched_process_free", error);
     }
     0
 }

@@ -12,7 +12,7 @@ use crate::{
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
     if let Err(error) = try_sched_process_fork(&ctx) {
-        count_error(error);
+        crate::maps::report(&ctx, "sched_process_fork", error);
     }
     0
 }

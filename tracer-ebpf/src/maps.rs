@@ -63,3 +63,16 @@ pub fn count_error(error: ProbeError) {
         unsafe { *slot += 1 };
     }
 }
+
+/// Counts a probe failure and logs it through aya-log (silent unless the tracer runs with
+/// `--debug`: userspace sets the log level to off otherwise, which skips the logging code).
+#[inline(always)]
+pub fn report<C: aya_ebpf::EbpfContext>(ctx: &C, probe: &str, error: ProbeError) {
+    count_error(error);
+    let what = match error {
+        ProbeError::KernelRead => "kernel read failed",
+        ProbeError::UserRead => "user memory read failed",
+        ProbeError::MapFull => "bookkeeping map full",
+    };
+    aya_log_ebpf::debug!(ctx, "{}: {}", probe, what);
+}

@@ -38,7 +38,7 @@ fn si_code(info: *const u8) -> Result<i32, ProbeError> {
 #[btf_tracepoint(function = "signal_generate")]
 pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
     if let Err(error) = try_signal_generate(&ctx) {
-        count_error(error);
+        crate::maps::report(&ctx, "signal_generate", error);
     }
     0
 }
@@ -85,7 +85,7 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
 #[btf_tracepoint(function = "signal_deliver")]
 pub fn signal_deliver(ctx: BtfTracePointContext) -> i32 {
     if let Err(error) = try_signal_deliver(&ctx) {
-        count_error(error);
+        crate::maps::report(&ctx, "signal_deliver", error);
     }
     0
 }

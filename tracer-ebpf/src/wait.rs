@@ -50,7 +50,7 @@ pub fn sys_enter_wait4(ctx: TracePointContext) -> u32 {
         Ok(())
     };
     if let Err(error) = entry() {
-        count_error(error);
+        crate::maps::report(&ctx, "sys_enter_wait4", error);
     }
     0
 }
@@ -69,7 +69,7 @@ pub fn sys_enter_waitid(ctx: TracePointContext) -> u32 {
         Ok(())
     };
     if let Err(error) = entry() {
-        count_error(error);
+        crate::maps::report(&ctx, "sys_enter_waitid", error);
     }
     0
 }
@@ -85,7 +85,7 @@ pub fn sched_process_wait(_ctx: BtfTracePointContext) -> i32 {
 #[tracepoint]
 pub fn sys_exit_wait4(ctx: TracePointContext) -> u32 {
     if let Err(error) = on_exit(&ctx, false) {
-        count_error(error);
+        crate::maps::report(&ctx, "sys_exit_wait4", error);
     }
     0
 }
@@ -93,7 +93,7 @@ pub fn sys_exit_wait4(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn sys_exit_waitid(ctx: TracePointContext) -> u32 {
     if let Err(error) = on_exit(&ctx, true) {
-        count_error(error);
+        crate::maps::report(&ctx, "sys_exit_waitid", error);
     }
     0
 }

@@ -43,7 +43,12 @@ pub struct LoadOptions {
     pub ring_bytes: u32,
     /// Report thread creation and thread exits.
     pub threads: bool,
+    /// Turn on the probes' diagnostics (aya-log), written to stderr.
+    pub debug: bool,
 }
+
+/// The probes' diagnostics, to be read when its descriptor is readable.
+pub type ProbeLog = aya_log::EbpfLogger<&'static dyn log::Log>;
 
 /// Loaded and attached probes. Dropping this detaches them.
 pub struct Probes {
@@ -51,6 +56,7 @@ pub struct Probes {
     ring: Option<RingBuf<MapData>>,
     lost: PerCpuArray<MapData, LostCounter>,
     errors: PerCpuArray<MapData, u64>,
+    log: Option<ProbeLog>,
 }
 
 /// Events lost on one CPU that no `Lost` record has reported yet.
@@ -75,10 +81,13 @@ impl Probes {
         offsets.sys_enter_args = args;
         offsets.sys_exit_ret = ret;
         let threads: u32 = options.threads.into();
+        // Off unless asked for: the probes then skip their logging code entirely.
+        let log_level: u8 = if options.debug { u8::MAX } else { 0 };
 
         let mut ebpf = EbpfLoader::new()
             .override_global(GLOBAL_OFFSETS, &offsets, true)
             .override_global(GLOBAL_TRACE_THREADS, &threads, true)
+            .override_global(aya_log::LEVEL, &log_level, true)
             .map_max_entries(EVENTS_MAP, options.ring_bytes)
             .load(OBJECT)
             .map_err(explain_load_error)?;
@@ -112,11 +121,21 @@ impl Probes {
         let ring = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).context("no EVENTS map")?)?;
         let lost = PerCpuArray::try_from(ebpf.take_map(LOST_MAP).context("no LOST map")?)?;
         let errors = PerCpuArray::try_from(ebpf.take_map(ERRORS_MAP).context("no ERRORS map")?)?;
+        let log = if options.debug {
+            static LOGGER: StderrLogger = StderrLogger;
+            Some(aya_log::EbpfLogger::init_with_logger(
+                &mut ebpf,
+                &LOGGER as &dyn log::Log,
+            )?)
+        } else {
+            None
+        };
         let mut probes = Self {
             ebpf,
             ring: Some(ring),
             lost,
             errors,
+            log,
         };
         probes.seed_zombies()?;
         Ok(probes)
@@ -125,6 +144,11 @@ impl Probes {
     /// The ring buffer, once: the reader owns it from then on.
     pub fn take_ring(&mut self) -> Option<RingBuf<MapData>> {
         self.ring.take()
+    }
+
+    /// The probes' diagnostics reader, once (only with `debug`).
+    pub fn take_log(&mut self) -> Option<ProbeLog> {
+        self.log.take()
     }
 
     /// Events lost that no `Lost` record reported yet (the probes report a loss with the
@@ -264,4 +288,19 @@ fn explain_load_error(err: aya::EbpfError) -> anyhow::Error {
             ""
         };
     anyhow::Error::new(err).context(format!("loading the eBPF probes failed{hint}"))
+}
+
+/// Writes the probes' diagnostics to stderr, one line each.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!("tracer: probe: {}", record.args());
+    }
+
+    fn flush(&self) {}
 }

@@ -67,6 +67,9 @@ pub struct TraceArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_ring_size,
           default_value = "8M")]
     pub ring_size: u32,
+    /// Show the probes' own diagnostics (failed kernel reads, full maps) on stderr.
+    #[arg(long)]
+    pub debug: bool,
     /// Launch COMMAND and show only its subtree (orphans reparented away included); end when
     /// the subtree is gone, with COMMAND's exit code.
     #[arg(last = true, value_name = "COMMAND")]
@@ -176,7 +179,11 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
     let mut probes = Probes::load(&LoadOptions {
         ring_bytes: args.ring_size,
         threads: args.threads,
+        debug: args.debug,
     })?;
+    if let Some(log) = probes.take_log() {
+        tokio::spawn(forward_probe_log(log));
+    }
     let ring = probes.take_ring().context("ring buffer already taken")?;
     // SAFETY: the ring buffer owns its file descriptor, and the AsyncFd owns the ring buffer
     // until it is dropped; the descriptor is neither replaced nor closed meanwhile.
@@ -190,6 +197,8 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
         comms: CommCache::from_proc(),
         stats: Stats::default(),
     };
+    // The log's first line, out now: its presence tells a watcher the probes are attached.
+    pipeline.sink.flush().context("writing events")?;
 
     // The probes are attached and the ring buffer open before the command starts: nothing it
     // does can be missed.
@@ -268,6 +277,17 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
         _ => 0,
     };
     Ok(ExitCode::from(code))
+}
+
+/// Copies the probes' diagnostics to stderr as they come.
+async fn forward_probe_log(log: crate::probes::ProbeLog) -> Result<()> {
+    // SAFETY: the logger owns its ring buffer descriptor for as long as the AsyncFd lives.
+    let mut log = unsafe { AsyncFd::register_with_interest(log, Interest::READABLE) }?;
+    loop {
+        let mut guard = log.readable_mut().await?;
+        guard.get_inner_mut().flush();
+        guard.clear_ready();
+    }
 }
 
 fn shell_code(status: std::process::ExitStatus) -> u8 {
