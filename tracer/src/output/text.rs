@@ -97,7 +97,7 @@ pub fn format_line(line: &mut String, event: &Event, start_ns: u64) {
                 }
                 (ReapHow::Other, None) => write!(line, "released (parent {by})"),
             }
-            .and_then(|_| write!(line, "; it {}", r.status))
+            .and_then(|_| write!(line, " ({})", r.status))
         }
         EventData::Signal(s) => {
             let _ = write!(line, "{} → {} ({})", s.sig, s.target_pid, s.target_comm);
