@@ -1,7 +1,9 @@
 //! `cargo xtask test`: every test, the kernel ones as root.
 //!
 //! Test binaries are built as the invoking user, then run one after another (as root: through
-//! sudo when the user is not root), so that only the test processes get privileges.
+//! sudo when the user is not root), so that only the test processes get privileges. They are
+//! built with the release profile: the kernel tests run the same `tracer` binary that
+//! `cargo xtask build` made, and nothing is compiled twice.
 
 use std::process::{Command, Stdio};
 
@@ -13,7 +15,7 @@ pub fn run(filter: Option<&str>) -> Result<()> {
     let (setup, _) = build::build()?;
     let output = setup
         .cargo()
-        .args(["test", "--workspace", "--no-run", "--message-format=json"])
+        .args(["test", "--release", "--workspace", "--no-run", "--message-format=json"])
         .stderr(Stdio::inherit())
         .output()
         .context("running cargo test --no-run")?;
