@@ -14,8 +14,8 @@ pub use event::*;
 
 /// Name of the ring buffer map every probe writes to.
 pub const EVENTS_MAP: &str = "EVENTS";
-/// Name of the per-CPU array counting events that could not be reserved in the ring buffer.
-pub const LOST_MAP: &str = "LOST";
+/// Name of the per-CPU array of [`CpuState`]: events lost, and when the reader was last woken.
+pub const CPU_STATE_MAP: &str = "CPU_STATE";
 /// Name of the per-CPU array counting probe failures, by [`ProbeError`] index.
 pub const ERRORS_MAP: &str = "ERRORS";
 /// Name of the map of exited-but-unreaped processes, keyed by host tgid.
@@ -27,6 +27,17 @@ pub const WAITS_MAP: &str = "WAITS";
 
 /// Global (read-only data) set at load time: non-zero to emit thread fork/exit events.
 pub const GLOBAL_TRACE_THREADS: &str = "TRACE_THREADS";
+/// Global set at load time: wake the reader once this many bytes wait in the ring buffer.
+pub const GLOBAL_WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+
+/// The probes wake the reader for an event at most this often per CPU (or sooner when
+/// [`GLOBAL_WAKEUP_BYTES`] are waiting). Waking the reader for every event costs an
+/// inter-processor interrupt each, which under a signal or fork storm costs more than the
+/// probes themselves.
+pub const WAKEUP_INTERVAL_NS: u64 = 10_000_000;
+/// After a read that found events, the reader reads again this much later, whether woken or
+/// not: events written without a wakeup come at most [`WAKEUP_INTERVAL_NS`] after one.
+pub const STRAGGLER_READ_NS: u64 = 2 * WAKEUP_INTERVAL_NS;
 
 /// Default ring buffer size in bytes (must be a power of two multiple of the page size).
 pub const DEFAULT_RING_BYTES: u32 = 8 * 1024 * 1024;
@@ -34,13 +45,15 @@ pub const DEFAULT_RING_BYTES: u32 = 8 * 1024 * 1024;
 /// Maximum number of pid namespace levels recorded per zombie (host level included).
 pub const MAX_PID_LEVELS: usize = 4;
 
-/// Per-CPU loss accounting. `pending` is what has not yet been reported in a `Lost` record;
-/// `total` only grows.
+/// Per-CPU state of the probes. `lost_pending` is what no `Lost` record has reported yet;
+/// `lost_total` only grows.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LostCounter {
-    pub pending: u64,
-    pub total: u64,
+pub struct CpuState {
+    pub lost_pending: u64,
+    pub lost_total: u64,
+    /// Boot-clock time this CPU last woke the reader.
+    pub last_wakeup_ns: u64,
 }
 
 /// Why a probe could not do its work. Index into [`ERRORS_MAP`].
@@ -103,13 +116,13 @@ pub struct WaitArgs {
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: all are repr(C) plain integers and arrays without padding.
-    unsafe impl aya::Pod for super::LostCounter {}
+    unsafe impl aya::Pod for super::CpuState {}
     unsafe impl aya::Pod for super::NsPidKey {}
     unsafe impl aya::Pod for super::ZombieRecord {}
     unsafe impl aya::Pod for super::WaitArgs {}
 }
 
-const _: () = assert!(core::mem::size_of::<LostCounter>() == 16);
+const _: () = assert!(core::mem::size_of::<CpuState>() == 24);
 const _: () = assert!(core::mem::size_of::<NsPidKey>() == 8);
 const _: () = assert!(core::mem::size_of::<WaitArgs>() == 32);
 const _: () = assert!(

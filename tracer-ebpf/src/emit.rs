@@ -1,65 +1,96 @@
 //! Writing records to the ring buffer, with every record that does not fit counted and
 //! reported: a `Lost` record with the count goes out before the next record that fits.
+//!
+//! The reader is woken for a record only when this CPU has not woken it for
+//! `WAKEUP_INTERVAL_NS`, or when a quarter of the ring is waiting; userspace reads again
+//! shortly after every read that found records, which collects the ones written in between.
 
-use aya_ebpf::maps::ring_buf::RingBufEntry;
-use tracer_common::{EventKind, Header, LostCounter, LostRecord};
+use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    maps::ring_buf::RingBufEntry,
+};
+use tracer_common::{CpuState, EventKind, Header, LostRecord, WAKEUP_INTERVAL_NS};
 
 use crate::{
-    maps::{EVENTS, LOST},
-    task::fill_header,
+    maps::{CPU_STATE, EVENTS, wakeup_bytes},
+    task::{fill_header, now},
 };
 
 /// Copies a record (built on the stack) into the ring buffer.
 #[inline(always)]
 pub fn output<T: 'static>(record: &T) {
-    let Some(lost) = LOST.get_ptr_mut(0) else {
+    let Some(state) = CPU_STATE.get_ptr_mut(0) else {
         return;
     };
-    flush_lost(lost);
-    if EVENTS.output::<T>(record, 0).is_err() {
-        count_lost(lost);
+    flush_lost(state);
+    if EVENTS.output::<T>(record, wake_flags(state)).is_err() {
+        count_lost(state);
     }
 }
 
 /// Reserves room for a record too large for the BPF stack; the caller fills every byte it
-/// later declares valid, then submits.
+/// later declares valid, then submits with [`submit_flags`].
 #[inline(always)]
 pub fn reserve<T: 'static>() -> Option<RingBufEntry<T>> {
-    let lost = LOST.get_ptr_mut(0)?;
-    flush_lost(lost);
+    let state = CPU_STATE.get_ptr_mut(0)?;
+    flush_lost(state);
     let entry = EVENTS.reserve::<T>(0);
     if entry.is_none() {
-        count_lost(lost);
+        count_lost(state);
     }
     entry
 }
 
+/// Flags for submitting a reserved record.
 #[inline(always)]
-fn count_lost(lost: *mut LostCounter) {
-    unsafe {
-        (*lost).pending += 1;
-        (*lost).total += 1;
+pub fn submit_flags() -> u64 {
+    match CPU_STATE.get_ptr_mut(0) {
+        Some(state) => wake_flags(state),
+        None => 0,
     }
 }
 
 #[inline(always)]
-fn flush_lost(lost: *mut LostCounter) {
-    if unsafe { (*lost).pending } != 0 {
-        report_lost(lost);
+fn wake_flags(state: *mut CpuState) -> u64 {
+    let now = now();
+    let due = now.wrapping_sub(unsafe { (*state).last_wakeup_ns }) >= WAKEUP_INTERVAL_NS;
+    if due || EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= wakeup_bytes() {
+        unsafe { (*state).last_wakeup_ns = now };
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
+}
+
+#[inline(always)]
+fn count_lost(state: *mut CpuState) {
+    unsafe {
+        (*state).lost_pending += 1;
+        (*state).lost_total += 1;
+    }
+}
+
+#[inline(always)]
+fn flush_lost(state: *mut CpuState) {
+    if unsafe { (*state).lost_pending } != 0 {
+        report_lost(state);
     }
 }
 
 #[inline(never)]
-fn report_lost(lost: *mut LostCounter) {
+fn report_lost(state: *mut CpuState) {
     let mut record = LostRecord {
         header: Header::default(),
-        count: unsafe { (*lost).pending },
-        total: unsafe { (*lost).total },
+        count: unsafe { (*state).lost_pending },
+        total: unsafe { (*state).lost_total },
     };
     // A header that cannot be filled completely still says which CPU lost how many.
     let _ = fill_header(&mut record.header, EventKind::Lost as u32);
     record.header.kind = EventKind::Lost as u32;
-    if EVENTS.output::<LostRecord>(&record, 0).is_ok() {
-        unsafe { (*lost).pending = 0 };
+    if EVENTS
+        .output::<LostRecord>(&record, BPF_RB_FORCE_WAKEUP as u64)
+        .is_ok()
+    {
+        unsafe { (*state).lost_pending = 0 };
     }
 }

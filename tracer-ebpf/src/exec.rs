@@ -34,7 +34,7 @@ fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Result<(), ProbeError> 
         entry.discard(0);
         return filled;
     }
-    entry.submit(0);
+    entry.submit(emit::submit_flags());
     Ok(())
 }
 

@@ -5,17 +5,17 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    DEFAULT_RING_BYTES, LostCounter, NsPidKey, PROBE_ERROR_KINDS, ProbeError, WaitArgs,
-    ZombieRecord, offsets::Offsets,
+    CpuState, DEFAULT_RING_BYTES, NsPidKey, PROBE_ERROR_KINDS, ProbeError, WaitArgs, ZombieRecord,
+    offsets::Offsets,
 };
 
 /// Every event. Userspace resizes it at load time (`--ring-size`).
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
 
-/// Events that did not fit in `EVENTS`, per CPU.
+/// Events that did not fit in `EVENTS`, and reader wake-ups, per CPU.
 #[map]
-pub static LOST: PerCpuArray<LostCounter> = PerCpuArray::with_max_entries(1, 0);
+pub static CPU_STATE: PerCpuArray<CpuState> = PerCpuArray::with_max_entries(1, 0);
 
 /// Probe failures per CPU, by `ProbeError`.
 #[map]
@@ -43,6 +43,10 @@ pub static OFFSETS: Offsets = unsafe { core::mem::zeroed() };
 #[unsafe(no_mangle)]
 pub static TRACE_THREADS: u32 = 0;
 
+/// Bytes waiting in `EVENTS` that make the next event wake the reader at once.
+#[unsafe(no_mangle)]
+pub static WAKEUP_BYTES: u64 = (DEFAULT_RING_BYTES / 4) as u64;
+
 /// Reads one field of `OFFSETS`. Volatile: the value is patched in after compilation.
 macro_rules! off {
     ($field:ident) => {{
@@ -55,6 +59,10 @@ pub(crate) use off;
 
 pub fn trace_threads() -> bool {
     unsafe { core::ptr::read_volatile(&TRACE_THREADS) != 0 }
+}
+
+pub fn wakeup_bytes() -> u64 {
+    unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) }
 }
 
 /// Counts a probe failure.

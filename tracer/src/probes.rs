@@ -9,8 +9,9 @@ use aya::{
     programs::{BtfTracePoint, TracePoint},
 };
 use tracer_common::{
-    self as wire, ERRORS_MAP, EVENTS_MAP, GLOBAL_TRACE_THREADS, Header, LOST_MAP, LostCounter,
-    MAX_PID_LEVELS, NsPidKey, ZOMBIE_PIDS_MAP, ZOMBIES_MAP, ZombieRecord, offsets::GLOBAL_OFFSETS,
+    self as wire, CPU_STATE_MAP, CpuState, ERRORS_MAP, EVENTS_MAP, GLOBAL_TRACE_THREADS,
+    GLOBAL_WAKEUP_BYTES, Header, MAX_PID_LEVELS, NsPidKey, ZOMBIE_PIDS_MAP, ZOMBIES_MAP,
+    ZombieRecord, offsets::GLOBAL_OFFSETS,
 };
 
 use crate::{btf, proc, tracefs};
@@ -54,7 +55,7 @@ pub type ProbeLog = aya_log::EbpfLogger<&'static dyn log::Log>;
 pub struct Probes {
     ebpf: Ebpf,
     ring: Option<RingBuf<MapData>>,
-    lost: PerCpuArray<MapData, LostCounter>,
+    cpu_state: PerCpuArray<MapData, CpuState>,
     errors: PerCpuArray<MapData, u64>,
     log: Option<ProbeLog>,
 }
@@ -81,12 +82,14 @@ impl Probes {
         offsets.sys_enter_args = args;
         offsets.sys_exit_ret = ret;
         let threads: u32 = options.threads.into();
+        let wakeup_bytes = u64::from(options.ring_bytes / 4);
         // Off unless asked for: the probes then skip their logging code entirely.
         let log_level: u8 = if options.debug { u8::MAX } else { 0 };
 
         let mut ebpf = EbpfLoader::new()
             .override_global(GLOBAL_OFFSETS, &offsets, true)
             .override_global(GLOBAL_TRACE_THREADS, &threads, true)
+            .override_global(GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true)
             .override_global(aya_log::LEVEL, &log_level, true)
             .map_max_entries(EVENTS_MAP, options.ring_bytes)
             .load(OBJECT)
@@ -119,7 +122,8 @@ impl Probes {
         }
 
         let ring = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).context("no EVENTS map")?)?;
-        let lost = PerCpuArray::try_from(ebpf.take_map(LOST_MAP).context("no LOST map")?)?;
+        let cpu_state =
+            PerCpuArray::try_from(ebpf.take_map(CPU_STATE_MAP).context("no CPU_STATE map")?)?;
         let errors = PerCpuArray::try_from(ebpf.take_map(ERRORS_MAP).context("no ERRORS map")?)?;
         let log = if options.debug {
             static LOGGER: StderrLogger = StderrLogger;
@@ -133,7 +137,7 @@ impl Probes {
         let mut probes = Self {
             ebpf,
             ring: Some(ring),
-            lost,
+            cpu_state,
             errors,
             log,
         };
@@ -154,17 +158,17 @@ impl Probes {
     /// Events lost that no `Lost` record reported yet (the probes report a loss with the
     /// next event that fits; at the end there may be no next event).
     pub fn unreported_lost(&self) -> Vec<Unreported> {
-        let Ok(values) = self.lost.get(&0, 0) else {
+        let Ok(values) = self.cpu_state.get(&0, 0) else {
             return Vec::new();
         };
         values
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.pending != 0)
+            .filter(|(_, c)| c.lost_pending != 0)
             .map(|(cpu, c)| Unreported {
                 cpu: cpu as u32,
-                count: c.pending,
-                total: c.total,
+                count: c.lost_pending,
+                total: c.lost_total,
             })
             .collect()
     }

@@ -20,7 +20,7 @@ use tokio::{
     signal::unix::{SignalKind, signal},
     time::{Instant, sleep_until},
 };
-use tracer_common::EventKind;
+use tracer_common::{EventKind, STRAGGLER_READ_NS};
 
 use self::{
     comms::CommCache,
@@ -149,8 +149,11 @@ impl Pipeline {
         Ok(())
     }
 
-    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> io::Result<()> {
+    /// Reads everything in the ring buffer; returns how many records there were.
+    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> io::Result<usize> {
+        let mut records = 0;
         while let Some(item) = ring.next() {
+            records += 1;
             match decode(&item) {
                 Ok(event) => {
                     drop(item);
@@ -159,16 +162,17 @@ impl Pipeline {
                 Err(err) => self.stats.bad_record(&err),
             }
         }
-        self.sink.flush()
+        self.sink.flush()?;
+        Ok(records)
     }
 }
 
 async fn trace(args: TraceArgs) -> Result<ExitCode> {
-    let subtree = match args.pid {
-        Some(pid) => Some(Subtree::new(descendants_of(pid)?)),
-        None if !args.command.is_empty() => Some(Subtree::default()),
-        None => None,
-    };
+    if let Some(pid) = args.pid
+        && crate::proc::stat(pid).is_err()
+    {
+        bail!("no process with pid {pid}");
+    }
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
@@ -189,6 +193,13 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
     // until it is dropped; the descriptor is neither replaced nor closed meanwhile.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .context("watching the ring buffer")?;
+    // Read the subtree only now that the probes are attached: a member that exits from here
+    // on is seen to go, so no stale pid stays a member and later matches a stranger.
+    let subtree = match args.pid {
+        Some(pid) => Some(Subtree::new(descendants_of(pid)?)),
+        None if !args.command.is_empty() => Some(Subtree::default()),
+        None => None,
+    };
     let start_ns = clock::boot_ns();
     let mut pipeline = Pipeline {
         sink: output::sink(args.format, out, start_ns)?,
@@ -224,6 +235,10 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
     // Once the command has exited, members whose release we did not see (events lost) are
     // checked against /proc now and then, so the trace still ends.
     let mut recheck = tokio::time::interval(Duration::from_millis(250));
+    // Set after a read that found records: the probes do not wake us for every record, so
+    // read again shortly after (see tracer_common::STRAGGLER_READ_NS). Unset when idle.
+    let mut straggler_read: Option<Instant> = None;
+    let straggler_delay = Duration::from_nanos(STRAGGLER_READ_NS);
 
     let end = loop {
         if command_status.is_some() && pipeline.subtree.as_ref().is_some_and(Subtree::is_empty) {
@@ -232,8 +247,14 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("waiting for events")?;
-                pipeline.drain(guard.get_inner_mut()).context("writing events")?;
+                if pipeline.drain(guard.get_inner_mut()).context("writing events")? > 0 {
+                    straggler_read = Some(Instant::now() + straggler_delay);
+                }
                 guard.clear_ready();
+            }
+            _ = sleep_until(straggler_read.unwrap_or(far_future)), if straggler_read.is_some() => {
+                let found = pipeline.drain(ring.get_mut()).context("writing events")?;
+                straggler_read = (found > 0).then(|| Instant::now() + straggler_delay);
             }
             status = async { child.as_mut().expect("guarded").wait().await },
                 if child.is_some() && command_status.is_none() => {
@@ -302,7 +323,7 @@ fn shell_code(status: std::process::ExitStatus) -> u8 {
 /// `pid` and its descendants now, from /proc.
 fn descendants_of(pid: u32) -> Result<Vec<u32>> {
     if crate::proc::stat(pid).is_err() {
-        bail!("no process with pid {pid}");
+        bail!("process {pid} exited before the trace started");
     }
     let parents: Vec<(u32, u32)> = crate::proc::pids()?
         .into_iter()
