@@ -1,0 +1,77 @@
+//! Graceful shutdown of the whole subtree: a signal to every descendant, a grace period, then
+//! SIGKILL for what is left. Without it the kernel kills them unwarned when PID 1 exits.
+
+use std::time::{Duration, Instant};
+
+use super::procfs::ProcFs;
+use super::signals;
+
+/// A shutdown in progress.
+#[derive(Debug)]
+pub struct Shutdown {
+    pub deadline: Instant,
+    pub killed: bool,
+}
+
+impl Shutdown {
+    pub fn start(grace: Duration) -> Self {
+        Self {
+            deadline: Instant::now() + grace,
+            killed: false,
+        }
+    }
+
+    /// How long the wait may sleep before the grace period ends; None once SIGKILL went out.
+    pub fn remaining(&self) -> Option<Duration> {
+        (!self.killed).then(|| self.deadline.saturating_duration_since(Instant::now()))
+    }
+}
+
+/// Who the tree is, and how to reach it.
+pub struct Tree<'a> {
+    pub procfs: Option<&'a ProcFs>,
+    pub main: i32,
+    pub helper: Option<i32>,
+    pub process_group: bool,
+}
+
+impl Tree<'_> {
+    /// Sends `sig` to every living descendant except the helper. `skip_main` leaves out the main
+    /// child (and with `-g` its group), which was already sent the signal directly. Returns how
+    /// many were signalled.
+    pub fn signal_all(&self, sig: i32, skip_main: bool) -> usize {
+        let Some(procfs) = self.procfs else {
+            return self.signal_blind(sig, skip_main);
+        };
+        let mut sent = 0;
+        for p in procfs.descendants(self.helper, self.main) {
+            let is_main = p.pid == self.main || (self.process_group && p.pgid_is_main_group);
+            if p.zombie || (skip_main && is_main) {
+                continue;
+            }
+            if signals::send(p.pid, sig) {
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    /// Without /proc: at PID 1 everything in the namespace is ours (kill(-1) spares init itself,
+    /// but would hit the helper); elsewhere only the main child's group can be named.
+    fn signal_blind(&self, sig: i32, skip_main: bool) -> usize {
+        if std::process::id() == 1 && self.helper.is_none() {
+            return usize::from(signals::send(-1, sig));
+        }
+        if skip_main {
+            return 0;
+        }
+        usize::from(signals::send(-self.main, sig))
+    }
+
+    /// Whether any descendant other than the helper is left, zombies included (they are still
+    /// to be reaped). None when /proc cannot tell.
+    pub fn anything_left(&self) -> Option<bool> {
+        let procfs = self.procfs?;
+        Some(!procfs.descendants(self.helper, self.main).is_empty())
+    }
+}
