@@ -21,8 +21,9 @@ impl Terminal {
     pub fn find() -> Option<Self> {
         (0..=2).find_map(|fd| {
             // SAFETY: tcgetpgrp only reads; it fails with ENOTTY unless fd is our controlling tty.
+            // It returns 0 when the foreground group lies outside init's PID namespace.
             let pgrp = unsafe { libc::tcgetpgrp(fd) };
-            (pgrp > 0).then_some(Terminal {
+            (pgrp >= 0).then_some(Terminal {
                 fd,
                 original_foreground: pgrp,
             })
@@ -34,7 +35,7 @@ impl Terminal {
     pub fn restore(&self, child_group: i32) {
         // SAFETY: init keeps SIGTTOU blocked, so calling from a background group cannot stop it.
         unsafe {
-            if libc::tcgetpgrp(self.fd) == child_group {
+            if self.original_foreground > 0 && libc::tcgetpgrp(self.fd) == child_group {
                 libc::tcsetpgrp(self.fd, self.original_foreground);
             }
         }
