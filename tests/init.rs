@@ -295,7 +295,10 @@ fn start_with_orphan(mode: Mode, trap: &str, grace: &str, exit_at_once: bool) ->
     let script = if exit_at_once {
         format!("{} {trap} & read _; exit 0", fx.display())
     } else {
-        format!("({} {trap} &); exec sleep 1000", fx.display())
+        format!(
+            "trap 'echo main got TERM' TERM; ({} {trap} &); while :; do sleep 0.2; done",
+            fx.display()
+        )
     };
     let mut a = args(&["-v", "--grace", grace]);
     a.extend(sh(&script));
@@ -327,17 +330,27 @@ fn graceful_shutdown_orphan_that_traps_sigterm_exits_within_grace() {
             "{mode:?}: {err:?}"
         );
 
-        // SIGTERM to init: forwarded to the child, and sent to the adopted orphan too.
-        let mut r = start_with_orphan(mode, "trap", "20", false);
+        // SIGTERM to init while the child survives it: the adopted orphan gets it from init
+        // directly, well before the grace period ends.
+        let mut r = start_with_orphan(mode, "trap", "4", false);
         let start = Instant::now();
         r.signal(libc::SIGTERM);
         let got = r.out.wait_for(LONG, |l| l.starts_with("trapped SIGTERM"));
         assert!(got.is_some(), "{mode:?}: {:?}", r.out.seen);
-        assert_eq!(r.code(LONG), 128 + 15, "{mode:?}: sleep died of SIGTERM");
         assert!(
-            start.elapsed() < Duration::from_secs(15),
+            start.elapsed() < Duration::from_secs(3),
             "{mode:?}: {:?}",
             start.elapsed()
+        );
+        assert!(
+            r.out.seen.iter().any(|l| l == "main got TERM"),
+            "{mode:?}: {:?}",
+            r.out.seen
+        );
+        assert_eq!(
+            r.code(LONG),
+            128 + 9,
+            "{mode:?}: the child outlived the grace"
         );
     }
 }
@@ -679,4 +692,54 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
         .join(format!("init-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[test]
+fn idle_init_never_wakes_up() {
+    for mode in modes() {
+        let mut r = Running::start(mode, &["--", "sleep", "1000"]);
+        let init = r.init_pid();
+        wait_until(LONG, || (!common::children(init).is_empty()).then_some(()))
+            .expect("child started");
+        std::thread::sleep(Duration::from_millis(300));
+        let switches = |pid| {
+            common::status_field(pid, "voluntary_ctxt_switches")
+                .and_then(|v| v.parse::<u64>().ok())
+                .expect("voluntary_ctxt_switches")
+        };
+        let before = switches(init);
+        std::thread::sleep(Duration::from_millis(1500));
+        let after = switches(init);
+        assert_eq!(before, after, "{mode:?}: init woke up while idle");
+        assert_eq!(state(init), Some('S'), "{mode:?}");
+        r.signal(libc::SIGTERM);
+        assert_eq!(r.code(LONG), 128 + 15, "{mode:?}");
+    }
+}
+
+#[test]
+fn environment_equivalents() {
+    for mode in modes() {
+        let mut cmd = common::init_command(mode, &sh("(sleep 0.2 &); exit 0"));
+        cmd.env("TRACER_INIT_VERBOSE", "1")
+            .env("TRACER_INIT_SUBREAPER", "1");
+        let mut r = Running::spawn(mode, cmd);
+        r.close_stdin();
+        assert_eq!(r.code(LONG), 0, "{mode:?}");
+        let err = r.err.rest(LONG);
+        assert!(
+            err.last()
+                .is_some_and(|l| l.contains("reaped 2 processes (1 adopted orphans)")),
+            "{mode:?}: {err:?}"
+        );
+
+        let mut cmd = common::init_command(mode, &sh("exit 0"));
+        cmd.env("TRACER_INIT_VERBOSE", "lots");
+        let mut r = Running::spawn(mode, cmd);
+        r.close_stdin();
+        assert_eq!(r.code(LONG), 1, "{mode:?}");
+        let err = r.err.rest(LONG);
+        assert_eq!(err.len(), 1, "{mode:?}: {err:?}");
+        assert!(err[0].starts_with("tracer: TRACER_INIT_VERBOSE"), "{err:?}");
+    }
 }
