@@ -22,6 +22,9 @@ pub struct ProcFs {
     same_ns: bool,
     /// Index in an `NSpid:` line of the pid in init's namespace.
     level: usize,
+    /// Whether /proc/PID/task/TID/children exists (CONFIG_PROC_CHILDREN): walking down from
+    /// init then costs per descendant, not per process on the machine.
+    children_files: bool,
 }
 
 struct Stat {
@@ -65,10 +68,15 @@ impl ProcFs {
         let self_proc_pid: i32 = fs::read_link("/proc/self").ok()?.to_str()?.parse().ok()?;
         let own = std::process::id() as i32;
         let ids = nspids("self")?;
+        let children_files = fs::metadata(format!(
+            "/proc/{self_proc_pid}/task/{self_proc_pid}/children"
+        ))
+        .is_ok();
         Some(Self {
             self_proc_pid,
             same_ns: self_proc_pid == own,
             level: ids.len().saturating_sub(1),
+            children_files,
         })
     }
 
@@ -115,32 +123,14 @@ impl ProcFs {
     /// Every descendant of init, adopted ones included, except the subtree under `skip` (the
     /// trace helper). `main` is the main child's pid, to tell who is in its process group.
     pub fn descendants(&self, skip: Option<i32>, main: i32) -> Vec<Proc> {
-        let Ok(dir) = fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        let mut children: HashMap<i32, Vec<(i32, Stat)>> = HashMap::new();
-        for entry in dir.flatten() {
-            let Some(proc_pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            if let Some(stat) = read_stat(proc_pid) {
-                children
-                    .entry(stat.ppid)
-                    .or_default()
-                    .push((proc_pid, stat));
-            }
-        }
+        let mut everyone = None;
         let main_proc = if main > 0 { self.to_proc(main) } else { None };
         let skip_proc = skip.and_then(|p| self.to_proc(p));
         let own = std::process::id() as i32;
         let mut out = Vec::new();
         let mut queue = vec![(self.self_proc_pid, own)];
         while let Some((parent_proc, parent)) = queue.pop() {
-            for (proc_pid, stat) in children.remove(&parent_proc).unwrap_or_default() {
+            for (proc_pid, stat) in self.children(parent_proc, &mut everyone) {
                 if Some(proc_pid) == skip_proc {
                     continue;
                 }
@@ -159,4 +149,57 @@ impl ProcFs {
         }
         out
     }
+
+    /// The children of one process (/proc numbering), from its tasks' `children` files, or
+    /// else from one scan of all of /proc shared by the whole walk.
+    fn children(&self, parent_proc: i32, everyone: &mut Option<Tree>) -> Vec<(i32, Stat)> {
+        if !self.children_files {
+            return everyone
+                .get_or_insert_with(scan_all)
+                .remove(&parent_proc)
+                .unwrap_or_default();
+        }
+        let mut out = Vec::new();
+        // Each thread lists the children it forked itself, so every task is read.
+        let Ok(tasks) = fs::read_dir(format!("/proc/{parent_proc}/task")) else {
+            return out;
+        };
+        for task in tasks.flatten() {
+            let Ok(text) = fs::read_to_string(task.path().join("children")) else {
+                continue;
+            };
+            for proc_pid in text.split_whitespace().filter_map(|p| p.parse().ok()) {
+                if let Some(stat) = read_stat(proc_pid) {
+                    out.push((proc_pid, stat));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Children by parent, /proc numbering.
+type Tree = HashMap<i32, Vec<(i32, Stat)>>;
+
+fn scan_all() -> Tree {
+    let mut children = Tree::new();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return children;
+    };
+    for entry in dir.flatten() {
+        let Some(proc_pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Some(stat) = read_stat(proc_pid) {
+            children
+                .entry(stat.ppid)
+                .or_default()
+                .push((proc_pid, stat));
+        }
+    }
+    children
 }
