@@ -81,7 +81,12 @@ pub fn reap_all(
         };
         let mut status = 0;
         // SAFETY: waitpid writes only `status`.
-        let got = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        let mut got = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if got == 0 && pid > 0 {
+            // The peeked zombie is gone (it cannot be, but a stuck zombie would be worse).
+            // SAFETY: as above.
+            got = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        }
         if got <= 0 {
             // 0: children remain but none has exited; -1/ECHILD: no children at all.
             return;
