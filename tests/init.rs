@@ -355,6 +355,34 @@ fn graceful_shutdown_orphan_that_traps_sigterm_exits_within_grace() {
 }
 
 #[test]
+fn graceful_shutdown_wakes_a_stopped_orphan_so_it_can_act_on_sigterm() {
+    for mode in modes() {
+        let mut r = start_with_orphan(mode, "trap", "20", true);
+        let init = r.init_pid();
+        let orphan = wait_until(LONG, || {
+            common::descendants(init).into_iter().find(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "sig_trap")
+            })
+        })
+        .expect("sig_trap running");
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(orphan, libc::SIGSTOP) };
+        wait_until(LONG, || (state(orphan) == Some('T')).then_some(())).expect("stopped");
+        let start = Instant::now();
+        writeln!(r.child.stdin.as_mut().unwrap()).unwrap();
+        let got = r.out.wait_for(LONG, |l| l.starts_with("trapped SIGTERM"));
+        assert!(got.is_some(), "{mode:?}: {:?}", r.out.seen);
+        assert_eq!(r.code(LONG), 0, "{mode:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{mode:?}: {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
 fn graceful_shutdown_orphan_that_ignores_sigterm_is_killed_after_grace() {
     for mode in modes() {
         let mut r = start_with_orphan(mode, "ignore", "2", true);

@@ -12,6 +12,7 @@ pub struct Proc {
     pub pgid_is_main_group: bool,
     pub comm: String,
     pub zombie: bool,
+    pub stopped: bool,
 }
 
 /// How to read /proc for init's namespace.
@@ -143,6 +144,7 @@ impl ProcFs {
                     pgid_is_main_group: Some(stat.pgrp) == main_proc,
                     comm: stat.comm,
                     zombie: stat.state == 'Z',
+                    stopped: stat.state == 'T',
                 });
                 queue.push((proc_pid, pid));
             }

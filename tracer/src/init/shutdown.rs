@@ -51,6 +51,11 @@ impl Tree<'_> {
             }
             if signals::send(p.pid, sig) {
                 sent += 1;
+                // A stopped process would only see the signal at the SIGKILL; like systemd,
+                // wake it so it can act on it within the grace period.
+                if p.stopped && sig != libc::SIGKILL && sig != libc::SIGCONT {
+                    signals::send(p.pid, libc::SIGCONT);
+                }
             }
         }
         sent
