@@ -462,40 +462,11 @@ fn signal_mask_and_ignored_dispositions_are_restored_in_the_child() {
 
 #[test]
 fn pty_ctrl_c_in_an_interactive_child_exits_130() {
-    use std::ffi::CString;
-    use std::os::fd::{FromRawFd as _, OwnedFd};
     for mode in modes() {
-        // SAFETY: standard pty setup; every fd is owned below.
-        let (master, slave_path) = unsafe {
-            let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
-            assert!(m >= 0);
-            assert_eq!(libc::grantpt(m), 0);
-            assert_eq!(libc::unlockpt(m), 0);
-            let name = std::ffi::CStr::from_ptr(libc::ptsname(m)).to_owned();
-            (OwnedFd::from_raw_fd(m), name)
-        };
+        let (master, slave) = open_pty();
         let script = "echo ready; read line; echo \"read:$line\"; exec cat";
         let mut cmd = common::init_command(mode, &sh(script));
-        let slave: CString = slave_path;
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::setsid();
-                let fd = libc::open(slave.as_ptr(), libc::O_RDWR);
-                if fd < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                libc::ioctl(fd, libc::TIOCSCTTY, 0);
-                libc::dup2(fd, 0);
-                libc::dup2(fd, 1);
-                libc::dup2(fd, 2);
-                libc::close(fd);
-                Ok(())
-            });
-        }
-        cmd.stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+        on_pty(&mut cmd, slave);
         let mut child = cmd.spawn().expect("spawn under pty");
         let mut writer = std::fs::File::from(master.try_clone().unwrap());
         let mut screen = common::Lines::new(std::fs::File::from(master));
@@ -523,6 +494,73 @@ fn pty_ctrl_c_in_an_interactive_child_exits_130() {
         };
         assert_eq!(status.code(), Some(130), "{mode:?}: {:?}", screen.seen);
     }
+}
+
+/// Opens a pty; returns the master and the slave's path.
+fn open_pty() -> (std::os::fd::OwnedFd, std::ffi::CString) {
+    use std::os::fd::FromRawFd as _;
+    // SAFETY: standard pty setup; the master fd is owned by the caller.
+    unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(m >= 0);
+        assert_eq!(libc::grantpt(m), 0);
+        assert_eq!(libc::unlockpt(m), 0);
+        let name = std::ffi::CStr::from_ptr(libc::ptsname(m)).to_owned();
+        (std::os::fd::OwnedFd::from_raw_fd(m), name)
+    }
+}
+
+/// Makes `cmd` a session leader with `slave` as controlling terminal on 0, 1 and 2.
+fn on_pty(cmd: &mut Command, slave: std::ffi::CString) {
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            let fd = libc::open(slave.as_ptr(), libc::O_RDWR);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::ioctl(fd, libc::TIOCSCTTY, 0);
+            libc::dup2(fd, 0);
+            libc::dup2(fd, 1);
+            libc::dup2(fd, 2);
+            libc::close(fd);
+            Ok(())
+        });
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+}
+
+#[test]
+fn pty_init_started_in_the_background_leaves_the_terminal_alone() {
+    // Subreaper mode only: under unshare both groups read as 0 and cannot be told apart.
+    let (master, slave) = open_pty();
+    // The shell keeps the terminal while init runs in a group of its own, as a background job.
+    let script = format!(
+        "{} {} init -- sleep 1.5 & sleep 0.7; echo fg=$(cut -d' ' -f8 /proc/$$/stat); echo me=$$; wait",
+        fixture("in_new_group").display(),
+        common::tracer()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script]);
+    on_pty(&mut cmd, slave);
+    let mut child = cmd.spawn().expect("spawn under pty");
+    let mut screen = common::Lines::new(std::fs::File::from(master.try_clone().unwrap()));
+    let fg = screen
+        .wait_for(LONG, |l| l.starts_with("fg="))
+        .expect("fg line");
+    let me = screen
+        .wait_for(LONG, |l| l.starts_with("me="))
+        .expect("me line");
+    assert_eq!(
+        fg.trim().trim_start_matches("fg=").trim(),
+        me.trim().trim_start_matches("me="),
+        "the shell lost its terminal: {:?}",
+        screen.seen
+    );
+    assert!(child.wait().unwrap().success());
 }
 
 #[test]

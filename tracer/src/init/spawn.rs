@@ -17,13 +17,18 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// The first of stdin, stdout, stderr that is init's controlling terminal.
+    /// The first of stdin, stdout, stderr that is init's controlling terminal, if init is in
+    /// its foreground group: started in the background from a shell, init must not take the
+    /// terminal away from that shell.
     pub fn find() -> Option<Self> {
+        // SAFETY: getpgrp has no preconditions.
+        let own_group = unsafe { libc::getpgrp() };
         (0..=2).find_map(|fd| {
             // SAFETY: tcgetpgrp only reads; it fails with ENOTTY unless fd is our controlling tty.
-            // It returns 0 when the foreground group lies outside init's PID namespace.
+            // Both it and getpgrp give 0 for a group outside init's PID namespace (unshare
+            // --pid --fork from a shell), where the two cannot be told apart.
             let pgrp = unsafe { libc::tcgetpgrp(fd) };
-            (pgrp >= 0).then_some(Terminal {
+            (pgrp >= 0 && pgrp == own_group).then_some(Terminal {
                 fd,
                 original_foreground: pgrp,
             })
