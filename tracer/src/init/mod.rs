@@ -28,9 +28,9 @@ Environment (for images, where flags are awkward):
 
 Job control: SIGTSTP, SIGTTIN and SIGTTOU sent to init are forwarded unchanged, like every other
 signal, to the child (or with -g its group); init itself never stops. The child stops, or handles
-them, as it would without init; a SIGCONT sent to init resumes it. When init has a controlling
-terminal the child's process group is made the foreground group, so Ctrl-C, Ctrl-Z and terminal
-reads reach the child directly.
+them, as it would without init; a SIGCONT sent to init resumes it. When init is in the
+foreground of a controlling terminal, the child's process group is made the foreground group,
+so Ctrl-C, Ctrl-Z and terminal reads reach the child directly.
 
 Shutdown: on SIGTERM, SIGINT or SIGQUIT (after forwarding it), and when the child exits while
 other descendants remain, every remaining descendant gets the signal (SIGTERM when the child just
