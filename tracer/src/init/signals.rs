@@ -160,3 +160,33 @@ pub fn send(pid: i32, sig: i32) -> bool {
     // SAFETY: kill has no memory effects.
     unsafe { libc::kill(pid, sig) == 0 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_numbers_and_realtime() {
+        assert_eq!(parse("TERM", false).unwrap(), libc::SIGTERM);
+        assert_eq!(parse("sigusr1", false).unwrap(), libc::SIGUSR1);
+        assert_eq!(parse("9", false).unwrap(), 9);
+        assert_eq!(parse("RTMIN+2", false).unwrap(), libc::SIGRTMIN() + 2);
+        assert_eq!(parse("0", true).unwrap(), 0);
+        assert!(parse("0", false).is_err());
+        assert!(parse("65", false).is_err());
+        assert!(parse("NOPE", false).is_err());
+        assert_eq!(name(libc::SIGWINCH), "SIGWINCH");
+        assert_eq!(name(libc::SIGRTMIN() + 1), "SIGRTMIN+1");
+    }
+
+    #[test]
+    fn rewrites_map_drop_and_refuse_the_uncatchable() {
+        let r = Rewrites::parse(&["TERM:QUIT".into(), "HUP:0".into()]).unwrap();
+        assert_eq!(r.map(libc::SIGTERM), libc::SIGQUIT);
+        assert_eq!(r.map(libc::SIGHUP), 0);
+        assert_eq!(r.map(libc::SIGUSR1), libc::SIGUSR1);
+        assert!(Rewrites::parse(&["KILL:TERM".into()]).is_err());
+        assert!(Rewrites::parse(&["CHLD:TERM".into()]).is_err());
+        assert!(Rewrites::parse(&["TERM".into()]).is_err());
+    }
+}
