@@ -82,10 +82,13 @@ pub fn main_child(command: &[OsString], terminal: Option<Terminal>) -> Result<i3
 
 fn exec_error(program: &OsString, err: &io::Error) -> SpawnError {
     let name = Path::new(program).display();
-    let not_found = matches!(
-        err.raw_os_error(),
-        Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP)
-    );
+    let not_found = match err.raw_os_error() {
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP) => true,
+        // execvp reports EACCES when a PATH directory was unreadable even if the command is in
+        // none of them; like a shell, call that "not found".
+        Some(libc::EACCES) => !program.as_encoded_bytes().contains(&b'/') && !on_path(program),
+        _ => false,
+    };
     if not_found {
         SpawnError {
             code: 127,
@@ -102,6 +105,13 @@ fn exec_error(program: &OsString, err: &io::Error) -> SpawnError {
             message: format!("cannot run {name}: {why}"),
         }
     }
+}
+
+/// Whether some PATH directory has an entry of that name.
+fn on_path(program: &OsString) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join(program).symlink_metadata().is_ok())
+    })
 }
 
 /// Starts `tracer trace` on init's own subtree, in its own process group so that `-g` and
