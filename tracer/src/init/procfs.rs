@@ -15,6 +15,13 @@ pub struct Proc {
     pub stopped: bool,
 }
 
+/// How thoroughly to look for descendants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    Exact,
+    Quick,
+}
+
 /// How to read /proc for init's namespace.
 pub struct ProcFs {
     /// init's pid as /proc numbers it.
@@ -123,8 +130,13 @@ impl ProcFs {
 
     /// Every descendant of init, adopted ones included, except the subtree under `skip` (the
     /// trace helper). `main` is the main child's pid, to tell who is in its process group.
-    pub fn descendants(&self, skip: Option<i32>, main: i32) -> Vec<Proc> {
-        let mut everyone = None;
+    ///
+    /// `Walk::Exact` reads all of /proc: its directory is listed by pid, so a process that
+    /// lives through the listing is never missed. `Walk::Quick` follows the `children` files,
+    /// which cost per descendant but can skip a child while a sibling exits; it is for `-v`'s
+    /// observations only, never to decide what to signal or whether anything is left.
+    pub fn descendants(&self, skip: Option<i32>, main: i32, walk: Walk) -> Vec<Proc> {
+        let mut everyone = (walk == Walk::Exact || !self.children_files).then(scan_all);
         let main_proc = if main > 0 { self.to_proc(main) } else { None };
         let skip_proc = skip.and_then(|p| self.to_proc(p));
         let own = std::process::id() as i32;
@@ -152,14 +164,11 @@ impl ProcFs {
         out
     }
 
-    /// The children of one process (/proc numbering), from its tasks' `children` files, or
-    /// else from one scan of all of /proc shared by the whole walk.
+    /// The children of one process (/proc numbering), from the scan of all of /proc when the
+    /// walk has one, or else from its tasks' `children` files.
     fn children(&self, parent_proc: i32, everyone: &mut Option<Tree>) -> Vec<(i32, Stat)> {
-        if !self.children_files {
-            return everyone
-                .get_or_insert_with(scan_all)
-                .remove(&parent_proc)
-                .unwrap_or_default();
+        if let Some(all) = everyone {
+            return all.remove(&parent_proc).unwrap_or_default();
         }
         let mut out = Vec::new();
         // Each thread lists the children it forked itself, so every task is read.

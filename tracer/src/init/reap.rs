@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::procfs::ProcFs;
+use super::procfs::{ProcFs, Walk};
 use super::report::Ended;
 
 /// A process init has just reaped.
@@ -35,7 +35,7 @@ impl Knowledge {
     pub fn observe(&mut self, procfs: &ProcFs, main: i32) {
         let own = std::process::id() as i32;
         let now = Instant::now();
-        let procs = procfs.descendants(None, main);
+        let procs = procfs.descendants(None, main, Walk::Quick);
         let comms: HashMap<i32, &str> = procs.iter().map(|p| (p.pid, p.comm.as_str())).collect();
         let mut next = HashMap::with_capacity(procs.len());
         for p in &procs {

@@ -3,8 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::procfs::ProcFs;
+use super::procfs::{ProcFs, Walk};
 use super::signals;
+
+/// How often to look again for survivors once SIGKILL went out.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// A shutdown in progress.
 #[derive(Debug)]
@@ -21,9 +24,15 @@ impl Shutdown {
         }
     }
 
-    /// How long the wait may sleep before the grace period ends; None once SIGKILL went out.
-    pub fn remaining(&self) -> Option<Duration> {
-        (!self.killed).then(|| self.deadline.saturating_duration_since(Instant::now()))
+    /// How long the wait may sleep: until the grace period ends, and after the SIGKILL round
+    /// until the next one. A process forked after a round and orphaned to init by its killed
+    /// parent sends init no SIGCHLD while it lives, so only looking again finds it.
+    pub fn remaining(&self) -> Duration {
+        if self.killed {
+            RECHECK
+        } else {
+            self.deadline.saturating_duration_since(Instant::now())
+        }
     }
 }
 
@@ -44,7 +53,7 @@ impl Tree<'_> {
             return self.signal_blind(sig, skip_main);
         };
         let mut sent = 0;
-        for p in procfs.descendants(self.helper, self.main) {
+        for p in procfs.descendants(self.helper, self.main, Walk::Exact) {
             let is_main = p.pid == self.main || (self.process_group && p.pgid_is_main_group);
             if p.zombie || (skip_main && is_main) {
                 continue;
@@ -57,6 +66,10 @@ impl Tree<'_> {
                     signals::send(p.pid, libc::SIGCONT);
                 }
             }
+        }
+        if sig == libc::SIGKILL && std::process::id() == 1 && self.helper.is_none() {
+            // Also catches whatever was forked after the /proc listing.
+            signals::send(-1, libc::SIGKILL);
         }
         sent
     }
@@ -74,9 +87,31 @@ impl Tree<'_> {
     }
 
     /// Whether any descendant other than the helper is left, zombies included (they are still
-    /// to be reaped). None when /proc cannot tell.
+    /// to be reaped). Every descendant hangs below a child of init, so without a helper the
+    /// kernel answers exactly; with one, /proc must tell them apart. None when it cannot.
     pub fn anything_left(&self) -> Option<bool> {
+        if self.helper.is_none() {
+            return Some(has_children());
+        }
         let procfs = self.procfs?;
-        Some(!procfs.descendants(self.helper, self.main).is_empty())
+        Some(
+            !procfs
+                .descendants(self.helper, self.main, Walk::Exact)
+                .is_empty(),
+        )
+    }
+}
+
+/// Whether init still has any child, exited or not.
+pub fn has_children() -> bool {
+    // SAFETY: waitid fills `info`; WNOWAIT reaps nothing.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        ) == 0
     }
 }

@@ -9,7 +9,7 @@ use super::Config;
 use super::procfs::ProcFs;
 use super::reap::{self, Knowledge, Reaped};
 use super::report::{self, Ended, ReapLine, Stats, say};
-use super::shutdown::{Shutdown, Tree};
+use super::shutdown::{Shutdown, Tree, has_children};
 use super::signals::{self, Woken};
 use super::spawn::{self, Terminal};
 
@@ -160,7 +160,7 @@ impl Init {
     }
 
     fn timeout(&self) -> Option<Duration> {
-        let grace = self.shutdown.as_ref().and_then(Shutdown::remaining);
+        let grace = self.shutdown.as_ref().map(Shutdown::remaining);
         let helper = self.helper.as_ref().and_then(|h| {
             let since = h.stopping.filter(|_| !h.killed)?;
             Some((since + self.cfg.grace).saturating_duration_since(Instant::now()))
@@ -266,14 +266,15 @@ impl Init {
 
     fn on_timeout(&mut self) {
         let now = Instant::now();
-        if let Some(s) = self.shutdown.as_mut()
-            && !s.killed
-            && now >= s.deadline
-        {
-            s.killed = true;
-            let n = self.tree().signal_all(libc::SIGKILL, false);
-            if self.cfg.verbose > 0 && n > 0 {
-                say(format_args!("grace period over: SIGKILL to {n} processes"));
+        if let Some(s) = self.shutdown.as_mut() {
+            if s.killed {
+                self.tree().signal_all(libc::SIGKILL, false);
+            } else if now >= s.deadline {
+                s.killed = true;
+                let n = self.tree().signal_all(libc::SIGKILL, false);
+                if self.cfg.verbose > 0 && n > 0 {
+                    say(format_args!("grace period over: SIGKILL to {n} processes"));
+                }
             }
         }
         let grace = self.cfg.grace;
@@ -358,19 +359,5 @@ impl Init {
             report::summary(Some(ended), code, &self.stats);
         }
         ExitCode::from(u8::try_from(code).unwrap_or(255))
-    }
-}
-
-/// Whether init still has any child, exited or not.
-fn has_children() -> bool {
-    // SAFETY: waitid fills `info`; WNOWAIT reaps nothing.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        libc::waitid(
-            libc::P_ALL,
-            0,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        ) == 0
     }
 }
