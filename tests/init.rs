@@ -692,14 +692,22 @@ fn init_holds_no_descriptors_and_sits_in_root_while_the_child_keeps_its_own() {
         writeln!(r.child.stdin.as_mut().unwrap(), "hello").unwrap();
         assert_eq!(r.out.next(LONG).as_deref(), Some("in:hello"), "{mode:?}");
         let init = r.init_pid();
-        let cwd = std::fs::read_link(format!("/proc/{init}/cwd")).unwrap();
-        assert_eq!(cwd, std::path::Path::new("/"), "{mode:?}");
-        let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{init}/fd"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
-            .collect();
-        fds.sort_unstable();
-        assert_eq!(fds, [0, 1, 2, 5], "{mode:?}: only what it was given");
+        // While init is still finishing the spawn it briefly holds a few descriptors of its
+        // own; once settled it must hold only what it was given.
+        let look = || {
+            let cwd = std::fs::read_link(format!("/proc/{init}/cwd")).unwrap();
+            let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{init}/fd"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+                .collect();
+            fds.sort_unstable();
+            (cwd, fds)
+        };
+        let settled = wait_until(LONG, || {
+            let (cwd, fds) = look();
+            (cwd == std::path::Path::new("/") && fds == [0, 1, 2, 5]).then_some(())
+        });
+        assert!(settled.is_some(), "{mode:?}: init holds {:?}", look());
         r.close_stdin();
         assert_eq!(r.code(LONG), 0, "{mode:?}");
     }

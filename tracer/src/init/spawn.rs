@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -47,6 +48,30 @@ impl Terminal {
     }
 }
 
+/// The directory init was started in, held only while the children are spawned: init moves to
+/// `/` first, so that no child can run before init has let go of the directory, and each child
+/// moves back by descriptor (which also works for a directory no path reaches any more).
+pub struct StartDir(OwnedFd);
+
+impl StartDir {
+    /// Opens the current directory and moves init to `/`. None (and init stays) when the
+    /// directory cannot be opened: then init moves only after the children are started.
+    pub fn leave() -> Option<Self> {
+        // SAFETY: open/chdir with valid C strings; the fd is owned right away.
+        unsafe {
+            let fd = libc::open(
+                c".".as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            );
+            if fd < 0 {
+                return None;
+            }
+            let dir = StartDir(OwnedFd::from_raw_fd(fd));
+            (libc::chdir(c"/".as_ptr()) == 0).then_some(dir)
+        }
+    }
+}
+
 /// Why the command could not be started, and the exit code that says so.
 pub struct SpawnError {
     pub code: u8,
@@ -55,14 +80,24 @@ pub struct SpawnError {
 
 /// Forks and execs COMMAND in a new process group that owns the terminal, with the signal state
 /// init inherited. Returns its pid.
-pub fn main_child(command: &[OsString], terminal: Option<Terminal>) -> Result<i32, SpawnError> {
+pub fn main_child(
+    command: &[OsString],
+    terminal: Option<Terminal>,
+    start_dir: Option<&StartDir>,
+) -> Result<i32, SpawnError> {
     let (mask, ignored) = inherited::get();
     let tty = terminal.map(|t| t.fd);
+    let dir = start_dir.map(|d| d.0.as_raw_fd());
     let mut cmd = Command::new(&command[0]);
     cmd.args(&command[1..]).process_group(0);
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls.
     unsafe {
         cmd.pre_exec(move || {
+            if let Some(fd) = dir
+                && libc::fchdir(fd) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
             // std has emptied the mask by now; SIGTTOU must stay blocked while a background
             // group takes the terminal, or the child would stop right here.
             let mut all: libc::sigset_t = std::mem::zeroed();
@@ -117,13 +152,22 @@ fn on_path(program: &OsString) -> bool {
 /// Starts `tracer trace` on init's own subtree, in its own process group so that `-g` and
 /// tree-wide signals never reach it. Its stderr only shows with `-v`: a missing capability is
 /// reported by init in one line instead.
-pub fn trace_helper(file: &Path, verbose: bool) -> io::Result<i32> {
+pub fn trace_helper(file: &Path, verbose: bool, start_dir: Option<&StartDir>) -> io::Result<i32> {
     let stderr = if verbose {
         Stdio::inherit()
     } else {
         Stdio::null()
     };
-    let child = Command::new("/proc/self/exe")
+    let dir = start_dir.map(|d| d.0.as_raw_fd());
+    let mut cmd = Command::new("/proc/self/exe");
+    // SAFETY: fchdir is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || match dir {
+            Some(fd) if libc::fchdir(fd) != 0 => Err(io::Error::last_os_error()),
+            _ => Ok(()),
+        });
+    }
+    let child = cmd
         .arg("trace")
         .args(["--format", "json", "-o"])
         .arg(file)

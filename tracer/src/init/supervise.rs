@@ -68,8 +68,9 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
         own,
         cfg,
     };
+    let start_dir = spawn::StartDir::leave();
     if let Some(file) = init.cfg.trace_log.clone() {
-        match spawn::trace_helper(&file, verbose > 0) {
+        match spawn::trace_helper(&file, verbose > 0, start_dir.as_ref()) {
             Ok(pid) => {
                 init.helper = Some(Helper {
                     pid,
@@ -81,7 +82,7 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
             Err(_) => say(format_args!("{TRACE_FALLBACK}")),
         }
     }
-    init.main = match spawn::main_child(&init.cfg.command, terminal) {
+    init.main = match spawn::main_child(&init.cfg.command, terminal, start_dir.as_ref()) {
         Ok(pid) => pid,
         Err(err) => {
             say(format_args!("{}", err.message));
@@ -93,8 +94,11 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
         say(format_args!("started child {}", init.main));
     }
     // Holding the start directory would pin its mount; the child keeps it.
-    // SAFETY: the path is a valid C string.
-    unsafe { libc::chdir(c"/".as_ptr()) };
+    if start_dir.is_none() {
+        // SAFETY: the path is a valid C string.
+        unsafe { libc::chdir(c"/".as_ptr()) };
+    }
+    drop(start_dir);
     if let Some(sig) = init.cfg.pdeathsig {
         // SAFETY: no pointers.
         if unsafe { libc::getppid() } != parent {
