@@ -663,7 +663,7 @@ fn init_holds_no_descriptors_and_sits_in_root_while_the_child_keeps_its_own() {
     for mode in modes() {
         let script = "pwd; echo extra >&5; read x; echo \"in:$x\"; read y; exit 0";
         let mut cmd = common::init_command(mode, &sh(script));
-        cmd.current_dir(&dir);
+        cmd.current_dir(&*dir);
         let (rd, wr) = pipe();
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
@@ -760,11 +760,27 @@ fn pipe() -> (std::os::fd::OwnedFd, i32) {
     }
 }
 
-fn tempdir(tag: &str) -> std::path::PathBuf {
+/// A scratch directory under the target dir, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir(tag: &str) -> TempDir {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("init-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 #[test]
