@@ -46,9 +46,10 @@ pub struct Tree<'a> {
 
 impl Tree<'_> {
     /// Sends `sig` to every living descendant except the helper. `skip_main` leaves out the main
-    /// child (and with `-g` its group), which was already sent the signal directly. Returns how
-    /// many were signalled.
-    pub fn signal_all(&self, sig: i32, skip_main: bool) -> usize {
+    /// child (and with `-g` its group), which was already sent the signal directly. `wake`
+    /// follows it with SIGCONT for stopped processes (for shutdown signals, not forwarded job
+    /// control). Returns how many were signalled.
+    pub fn signal_all(&self, sig: i32, skip_main: bool, wake: bool) -> usize {
         let Some(procfs) = self.procfs else {
             return self.signal_blind(sig, skip_main);
         };
@@ -62,7 +63,7 @@ impl Tree<'_> {
                 sent += 1;
                 // A stopped process would only see the signal at the SIGKILL; like systemd,
                 // wake it so it can act on it within the grace period.
-                if p.stopped && sig != libc::SIGKILL && sig != libc::SIGCONT {
+                if wake && p.stopped && sig != libc::SIGKILL {
                     signals::send(p.pid, libc::SIGCONT);
                 }
             }

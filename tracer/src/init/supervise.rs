@@ -198,7 +198,7 @@ impl Init {
                 say(format_args!("forwarded {} to {target}", signals::name(to)));
             }
         } else {
-            let n = self.tree().signal_all(to, false);
+            let n = self.tree().signal_all(to, false, false);
             if verbose > 1 {
                 say(format_args!(
                     "forwarded {} to {n} remaining processes",
@@ -209,7 +209,7 @@ impl Init {
         let stops_tree = matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT);
         if stops_tree && self.shutdown.is_none() {
             self.shutdown = Some(Shutdown::start(self.cfg.grace));
-            let n = self.tree().signal_all(to, main_alive);
+            let n = self.tree().signal_all(to, main_alive, true);
             if verbose > 0 {
                 say(format_args!(
                     "{} received: sent {} to {n} other processes, SIGKILL in {}",
@@ -272,10 +272,10 @@ impl Init {
         let now = Instant::now();
         if let Some(s) = self.shutdown.as_mut() {
             if s.killed {
-                self.tree().signal_all(libc::SIGKILL, false);
+                self.tree().signal_all(libc::SIGKILL, false, false);
             } else if now >= s.deadline {
                 s.killed = true;
-                let n = self.tree().signal_all(libc::SIGKILL, false);
+                let n = self.tree().signal_all(libc::SIGKILL, false, false);
                 if self.cfg.verbose > 0 && n > 0 {
                     say(format_args!("grace period over: SIGKILL to {n} processes"));
                 }
@@ -308,7 +308,7 @@ impl Init {
             match &self.shutdown {
                 None => {
                     self.shutdown = Some(Shutdown::start(self.cfg.grace));
-                    let n = self.tree().signal_all(libc::SIGTERM, false);
+                    let n = self.tree().signal_all(libc::SIGTERM, false, true);
                     if self.cfg.verbose > 0 {
                         say(format_args!(
                             "child {ended}: sent SIGTERM to {n} remaining processes, SIGKILL in {}",
@@ -318,7 +318,7 @@ impl Init {
                 }
                 // Whatever was forked after the SIGKILL round gets the same.
                 Some(s) if s.killed => {
-                    self.tree().signal_all(libc::SIGKILL, false);
+                    self.tree().signal_all(libc::SIGKILL, false, false);
                 }
                 Some(_) => {}
             }
