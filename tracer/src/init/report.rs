@@ -70,7 +70,7 @@ pub fn reaped(r: &ReapLine<'_>) {
         None => String::new(),
     };
     say(format_args!(
-        "reaped {} ({comm}) {}, zombie for {}{origin}",
+        "reaped {} ({comm}) {}, zombie for ≥{}{origin}",
         r.pid,
         r.ended,
         human(r.zombie_for)
