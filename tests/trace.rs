@@ -1,11 +1,14 @@
 //! Kernel tests of `tracer trace`: real probes, real processes, each test looking only at the
 //! processes it started. They need root; without it they say they were skipped.
 
-mod support;
+mod common;
 
 use std::process::Command;
 
-use support::{TRACER, fixture, root_or_skip, trace};
+use common::{
+    fixture,
+    trace::{TRACER, root_or_skip, trace},
+};
 use tracer::event::{
     Disposition, Event, EventData, Exec, Exit, Fork, Reap, ReapHow, Sig, Signal, SignalDeliver,
     SignalResult, Wait,
@@ -106,7 +109,7 @@ fn exec_reports_the_filename() {
     let t = trace(&[], &["/bin/sh", "-c", &format!("exec {path} fork")]);
     let me = t.printed("self");
     let (_, exec) = execs(&t.events)
-        .find(|(e, _)| e.task.pid == me && e.task.comm.as_str().starts_with("fixture-lifecy"))
+        .find(|(e, _)| e.task.pid == me && e.task.comm.as_str() == "lifecycle")
         .unwrap_or_else(|| panic!("no exec of {path} by {me}: {:#?}", t.events));
     assert_eq!(exec.filename, path);
     assert_eq!(exec.argv, [path, "fork"]);

@@ -71,9 +71,12 @@ pub fn parse_signal(text: &str) -> Option<u32> {
         "IOT" => Some(6),
         "POLL" => Some(29),
         _ => {
-            let offset = name.strip_prefix("RTMIN+")?.parse::<u32>().ok()?;
-            let n = SIGRTMIN + offset;
-            (n <= SIGRTMAX).then_some(n)
+            let n = if let Some(offset) = name.strip_prefix("RTMIN+") {
+                SIGRTMIN.checked_add(offset.parse().ok()?)?
+            } else {
+                SIGRTMAX.checked_sub(name.strip_prefix("RTMAX-")?.parse().ok()?)?
+            };
+            (SIGRTMIN..=SIGRTMAX).contains(&n).then_some(n)
         }
     }
 }
@@ -99,6 +102,8 @@ mod tests {
         assert_eq!(parse_signal("term"), Some(15));
         assert_eq!(parse_signal("9"), Some(9));
         assert_eq!(parse_signal("SIGRTMIN+2"), Some(36));
+        assert_eq!(parse_signal("RTMAX-1"), Some(63));
+        assert_eq!(parse_signal("RTMIN+40"), None);
         assert_eq!(parse_signal("NOPE"), None);
         assert_eq!(parse_signal("0"), None);
         assert_eq!(signal_name(99), "SIG99");

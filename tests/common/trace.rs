@@ -1,13 +1,8 @@
-//! Shared by the kernel tests: fixtures compiled on first use, the root check, and a runner
-//! for `tracer trace` that returns the events it wrote.
-
-#![allow(dead_code, reason = "each test binary uses a different part")]
+//! Running `tracer trace` on a command and reading back the events it logged.
 
 use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
-    sync::Mutex,
 };
 
 use tracer::event::Event;
@@ -22,29 +17,6 @@ pub fn root_or_skip(test: &str) -> bool {
         eprintln!("{test}: skipped: needs root (cargo xtask test runs it as root)");
     }
     root
-}
-
-/// Path of `tests/fixtures/NAME.c`, compiled once per test binary.
-pub fn fixture(name: &str) -> PathBuf {
-    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap();
-    let built = built.get_or_insert_with(HashMap::new);
-    if let Some(path) = built.get(name) {
-        return path.clone();
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(format!("{name}.c"));
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fixture-{name}"));
-    let status = Command::new("cc")
-        .args(["-O2", "-Wall", "-pthread", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("running cc");
-    assert!(status.success(), "compiling {}", src.display());
-    built.insert(name.to_owned(), out.clone());
-    out
 }
 
 /// A finished `tracer trace --format json -o FILE … -- COMMAND`.
