@@ -729,6 +729,43 @@ fn trace_log_failure_falls_back_to_a_plain_init() {
 }
 
 #[test]
+fn trace_log_records_the_subtree_for_replay() {
+    if !common::is_root() {
+        eprintln!("trace_log_records_the_subtree_for_replay: skipped: needs root");
+        return;
+    }
+    for mode in modes() {
+        let log =
+            std::env::temp_dir().join(format!("init-trace-{}-{mode:?}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&log);
+        let mut a = args(&["--trace-log", log.to_str().unwrap()]);
+        a.extend(sh("sh -c 'exit 3'; (sleep 0.2 &); exit 0"));
+        let (code, _, err) = run_to_end(mode, &a);
+        assert_eq!(code, 0, "{mode:?}: {err:?}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let _ = std::fs::remove_file(&log);
+        let events: Vec<tracer::event::Event> = text
+            .lines()
+            .skip(1)
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        let exited_3 = events.iter().any(
+            |e| matches!(&e.data, tracer::event::EventData::Exit(x) if x.status.code == Some(3)),
+        );
+        assert!(
+            exited_3,
+            "{mode:?}: the command's child exiting 3 is in the log: {text}"
+        );
+        // The orphaned sleep is reaped by init itself, and the log says so.
+        let reaped_by_init = events.iter().any(|e| {
+            matches!(&e.data, tracer::event::EventData::Reap(r)
+                if e.task.comm.as_str() == "sleep" && r.reaper_comm.as_str() == "tracer")
+        });
+        assert!(reaped_by_init, "{mode:?}: {text}");
+    }
+}
+
+#[test]
 fn verbose_names_the_parent_that_orphaned_a_process() {
     // X exits at 0.5 s and wakes init, which then sees P and P's child Z; P exits at 1 s,
     // orphaning Z, which init reaps at 1.5 s.

@@ -2,13 +2,17 @@
 
 use std::time::Duration;
 
-/// Parses a human duration; the error names what is wrong and the accepted forms.
+/// Parses a human duration; the error names what is wrong and the accepted forms. A bare
+/// number is seconds, as in `docker stop -t 10`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let err = || format!("invalid duration {text:?}: write it like 500ms, 5s, 2m or 1h30m");
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
     if rest.is_empty() {
         return Err(err());
+    }
+    if let Ok(secs) = rest.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|_| err());
     }
     while !rest.is_empty() {
         let num_len = rest
@@ -69,7 +73,8 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        for bad in ["", "5", "s", "5 parsecs", "-1s", "1.2.3s"] {
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        for bad in ["", "-1", "s", "5 parsecs", "-1s", "1.2.3s", "soon"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }

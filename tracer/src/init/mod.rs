@@ -109,23 +109,7 @@ fn env_flag(name: &str) -> anyhow::Result<bool> {
 }
 
 fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let t = text.trim();
-    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (t, 1.0)
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .ok()
-        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-        .with_context(|| format!("--grace {text:?}: expected a duration like 10, 2.5s or 500ms"))?;
-    Ok(Duration::from_secs_f64(value * scale))
+    crate::duration::parse_duration(text).map_err(|e| anyhow::anyhow!("--grace: {e}"))
 }
 
 impl Config {
@@ -159,7 +143,12 @@ impl Config {
             pdeathsig,
             grace: parse_duration(&args.grace)?,
             verbose: args.verbose.max(env_verbose),
-            trace_log: args.trace_log,
+            // Absolute now: init leaves its start directory before the helper starts.
+            trace_log: args
+                .trace_log
+                .map(std::path::absolute)
+                .transpose()
+                .context("--trace-log")?,
             command: args.command,
         })
     }

@@ -171,12 +171,38 @@ pub fn trace_helper(file: &Path, verbose: bool, start_dir: Option<&StartDir>) ->
         .arg("trace")
         .args(["--format", "json", "-o"])
         .arg(file)
-        .arg("--pid")
-        .arg(std::process::id().to_string())
+        .arg("--follow-parent")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)
         .process_group(0)
         .spawn()?;
     Ok(child.id() as i32)
+}
+
+/// Waits (at most `limit`) until the trace helper has its probes attached, which it shows by
+/// writing the log's first line, so that nothing the command does is missed; or until the
+/// helper has exited (it is left for the main loop to reap and report).
+pub fn await_trace_ready(pid: i32, file: &Path, limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if std::fs::metadata(file).is_ok_and(|m| m.len() > 0) {
+            return;
+        }
+        // SAFETY: info is a valid siginfo_t; WNOWAIT leaves the helper to be reaped later.
+        let exited = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            ) == 0
+                && info.si_pid() != 0
+        };
+        if exited {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

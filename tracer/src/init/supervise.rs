@@ -72,6 +72,7 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     if let Some(file) = init.cfg.trace_log.clone() {
         match spawn::trace_helper(&file, verbose > 0, start_dir.as_ref()) {
             Ok(pid) => {
+                spawn::await_trace_ready(pid, &file, TRACE_STARTUP * 10);
                 init.helper = Some(Helper {
                     pid,
                     started: Instant::now(),

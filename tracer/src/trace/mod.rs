@@ -67,6 +67,10 @@ pub struct TraceArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_ring_size,
           default_value = "8M")]
     pub ring_size: u32,
+    /// Follow the process that started this tracer and its descendants. For `tracer init
+    /// --trace-log`, which cannot name itself by host pid from inside a pid namespace.
+    #[arg(long, hide = true, conflicts_with_all = ["pid", "command"])]
+    pub follow_parent: bool,
     /// Show the probes' own diagnostics (failed kernel reads, full maps) on stderr.
     #[arg(long)]
     pub debug: bool,
@@ -197,6 +201,7 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
     // on is seen to go, so no stale pid stays a member and later matches a stranger.
     let subtree = match args.pid {
         Some(pid) => Some(Subtree::new(descendants_of(pid)?)),
+        None if args.follow_parent => Some(Subtree::new([host_parent(ring.get_mut())?])),
         None if !args.command.is_empty() => Some(Subtree::default()),
         None => None,
     };
@@ -342,6 +347,31 @@ fn descendants_of(pid: u32) -> Result<Vec<u32>> {
         i += 1;
     }
     Ok(members)
+}
+
+/// The host pid of this process's parent, learned from an event this process causes itself:
+/// inside a pid namespace, getppid() and /proc only give the namespace's numbers, the probes
+/// give both. Runs before anything is written; the records it reads are not shown.
+fn host_parent(ring: &mut RingBuf<MapData>) -> Result<u32> {
+    let my_pid = std::process::id();
+    let my_pidns = crate::proc::ns_inode(std::path::Path::new("/proc/self/ns/pid"));
+    // A waitid with no children fails at once, and its return is written to the ring before
+    // the call returns to us.
+    // SAFETY: info is a valid siginfo_t to write to.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG);
+    }
+    while let Some(item) = ring.next() {
+        let Ok(event) = decode(&item) else { continue };
+        if matches!(event.data, EventData::Wait(_))
+            && event.task.ns_pid == my_pid
+            && my_pidns.is_none_or(|ns| ns == event.task.pidns)
+        {
+            return Ok(event.task.ppid);
+        }
+    }
+    bail!("could not learn this process's parent from the probes")
 }
 
 /// Drops members that no longer exist (their release was among lost events).
