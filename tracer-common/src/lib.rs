@@ -42,6 +42,19 @@ pub const STRAGGLER_READ_NS: u64 = 2 * WAKEUP_INTERVAL_NS;
 /// Default ring buffer size in bytes (must be a power of two multiple of the page size).
 pub const DEFAULT_RING_BYTES: u32 = 8 * 1024 * 1024;
 
+/// Inode number of the host's (initial) pid namespace: a fixed kernel constant
+/// (`PROC_PID_INIT_INO`).
+pub const PROC_PID_INIT_INO: u32 = 0xEFFF_FFFC;
+
+/// Global set at load time: non-zero when the kernel has `bpf_get_current_task_btf()` (5.11+).
+pub const GLOBAL_CURRENT_TASK_BTF: &str = "CURRENT_TASK_BTF";
+
+/// Offset of `args[0]` in a `syscalls:sys_enter_*` record and of `ret` in a `sys_exit_*`
+/// record: after the 8-byte `struct trace_entry` and the syscall number, 8-aligned. The probes
+/// read them as constants; userspace checks tracefs agrees before loading.
+pub const SYS_ENTER_ARGS: usize = 16;
+pub const SYS_EXIT_RET: usize = 16;
+
 /// Maximum number of pid namespace levels recorded per zombie (host level included).
 pub const MAX_PID_LEVELS: usize = 4;
 

@@ -22,6 +22,13 @@ pub struct Offsets {
     pub task_comm: u32,
     pub task_mm: u32,
     pub task_blocked: u32,
+    pub task_cred: u32,
+    pub task_cgroups: u32,
+    /// `cred.uid.val`.
+    pub cred_uid: u32,
+    pub css_set_dfl_cgrp: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_node_id: u32,
     pub signal_live: u32,
     pub sighand_action: u32,
     /// `sizeof(struct k_sigaction)`.
@@ -39,14 +46,10 @@ pub struct Offsets {
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
     pub binprm_filename: u32,
-    /// Offset of `args[0]` in a `syscalls:sys_enter_*` record.
-    pub sys_enter_args: u32,
-    /// Offset of `ret` in a `syscalls:sys_exit_*` record.
-    pub sys_exit_ret: u32,
 }
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), only u32 fields.
 unsafe impl aya::Pod for Offsets {}
 
-const _: () = assert!(core::mem::size_of::<Offsets>() == 28 * 4);
+const _: () = assert!(core::mem::size_of::<Offsets>() == 32 * 4);

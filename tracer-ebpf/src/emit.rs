@@ -23,7 +23,10 @@ pub fn output<T: 'static>(record: &T) {
         return;
     };
     flush_lost(state);
-    if EVENTS.output::<T>(record, wake_flags(state)).is_err() {
+    if EVENTS
+        .output::<T>(record, wake_flags(state, now()))
+        .is_err()
+    {
         count_lost(state);
     }
 }
@@ -45,14 +48,13 @@ pub fn reserve<T: 'static>() -> Option<RingBufEntry<T>> {
 #[inline(always)]
 pub fn submit_flags() -> u64 {
     match CPU_STATE.get_ptr_mut(0) {
-        Some(state) => wake_flags(state),
+        Some(state) => wake_flags(state, now()),
         None => 0,
     }
 }
 
 #[inline(always)]
-fn wake_flags(state: *mut CpuState) -> u64 {
-    let now = now();
+fn wake_flags(state: *mut CpuState, now: u64) -> u64 {
     let due = now.wrapping_sub(unsafe { (*state).last_wakeup_ns }) >= WAKEUP_INTERVAL_NS;
     if due || EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= wakeup_bytes() {
         unsafe { (*state).last_wakeup_ns = now };

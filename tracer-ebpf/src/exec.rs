@@ -51,14 +51,14 @@ fn fill(
     record.filename_len = 0;
     record.args_len = 0;
 
-    let filename = read_ptr(bprm, off!(binprm_filename))?;
+    let filename = read_ptr(bprm, off!(binprm_filename));
     if let Ok(name) = unsafe { bpf_probe_read_kernel_str_bytes(filename, &mut record.filename) } {
         record.filename_len = name.len() as u32;
     }
 
-    let mm = read_ptr(task, off!(task_mm))?;
-    let start: u64 = read(mm, off!(mm_arg_start))?;
-    let end: u64 = read(mm, off!(mm_arg_end))?;
+    let mm = read_ptr(task, off!(task_mm));
+    let start: u64 = read(mm, off!(mm_arg_start));
+    let end: u64 = read(mm, off!(mm_arg_end));
     let total = end.saturating_sub(start);
     let dst = record.args.as_mut_ptr() as *mut core::ffi::c_void;
     let src = start as *const core::ffi::c_void;

@@ -3,15 +3,15 @@
 
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use tracer_common::{
-    EXIT_PROCESS, EventKind, ExitRecord, MAX_PID_LEVELS, NsPidKey, ProbeError, ReapHow,
-    ZombieRecord, kernel,
+    EXIT_PROCESS, EventKind, ExitRecord, MAX_PID_LEVELS, NsPidKey, PROC_PID_INIT_INO, ProbeError,
+    ReapHow, ZombieRecord, kernel,
 };
 
 use crate::{
     emit,
     maps::{WAITS, ZOMBIE_PIDS, ZOMBIES, count_error, off, trace_threads},
     reap,
-    task::{Task, comm_of, fill_header, now, pid_at_level, read, read_ptr},
+    task::{Task, comm_of, fill_header, now, pid_at_level, pid_level, read, read_ptr},
 };
 
 #[btf_tracepoint(function = "sched_process_exit")]
@@ -24,12 +24,12 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
 
 fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
     let task: Task = ctx.arg(0);
-    let exit_code: u32 = read(task, off!(task_exit_code))?;
+    let exit_code: u32 = read(task, off!(task_exit_code));
     // `signal->live` has already been decremented for this thread: zero means it was the last
     // one, so the process as a whole has exited. (Newer kernels pass this as an argument;
     // reading it works on all of them.)
-    let signal = read_ptr(task, off!(task_signal))?;
-    let live: i32 = read(signal, off!(signal_live))?;
+    let signal = read_ptr(task, off!(task_signal));
+    let live: i32 = read(signal, off!(signal_live));
     let process_exit = live == 0;
     if !process_exit && !trace_threads() {
         return Ok(());
@@ -51,9 +51,9 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<(), ProbeError> 
 /// under the pid every namespace it lives in knows it by (a wait returns the latter).
 #[inline(always)]
 fn remember_zombie(task: Task, exit: &ExitRecord) -> Result<(), ProbeError> {
-    let leader = read_ptr(task, off!(task_group_leader))?;
-    let pid = read_ptr(leader, off!(task_thread_pid))?;
-    let level: u32 = read(pid, off!(pid_level))?;
+    let leader = read_ptr(task, off!(task_group_leader));
+    let pid = read_ptr(leader, off!(task_thread_pid));
+    let level = pid_level(pid);
     let mut zombie = ZombieRecord {
         header: exit.header,
         exit_code: exit.exit_code,
@@ -66,10 +66,12 @@ fn remember_zombie(task: Task, exit: &ExitRecord) -> Result<(), ProbeError> {
         if i as u32 > level {
             break;
         }
-        let key = pid_at_level(pid, level - i as u32)?;
+        let key = pid_at_level(pid, level - i as u32, exit.header.pid)?;
         zombie.keys[i] = key;
         zombie.levels = i as u32 + 1;
-        if ZOMBIE_PIDS.insert(&key, &exit.header.pid, 0).is_err() {
+        // In the host namespace the pid a wait returns is the host pid: no alias needed.
+        if key.pidns != PROC_PID_INIT_INO && ZOMBIE_PIDS.insert(&key, &exit.header.pid, 0).is_err()
+        {
             count_error(ProbeError::MapFull);
         }
     }
@@ -92,20 +94,20 @@ pub fn sched_process_free(ctx: BtfTracePointContext) -> i32 {
 /// parent ignores SIGCHLD), or by a wait whose return we have not seen yet.
 fn try_sched_process_free(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
     let task: Task = ctx.arg(0);
-    let tid: u32 = read(task, off!(task_pid))?;
-    let pid: u32 = read(task, off!(task_tgid))?;
+    let tid: u32 = read(task, off!(task_pid));
+    let pid: u32 = read(task, off!(task_tgid));
     if tid != pid {
         return Ok(());
     }
     let Some(zombie) = (unsafe { ZOMBIES.get(&pid) }) else {
         return Ok(());
     };
-    let parent = read_ptr(task, off!(task_real_parent))?;
-    let parent_pid: u32 = read(parent, off!(task_tgid))?;
+    let parent = read_ptr(task, off!(task_real_parent));
+    let parent_pid: u32 = read(parent, off!(task_tgid));
     let parent_comm = comm_of(parent)?;
     let how = if unsafe { WAITS.get(&parent_pid) }.is_some_and(|w| w.entered != 0) {
         ReapHow::Wait
-    } else if ignores_children(parent)? {
+    } else if ignores_children(parent) {
         ReapHow::Autoreap
     } else {
         ReapHow::Other
@@ -127,15 +129,14 @@ fn try_sched_process_free(ctx: &BtfTracePointContext) -> Result<(), ProbeError> 
 
 /// Whether `task` has SIGCHLD set to SIG_IGN or SA_NOCLDWAIT, which makes the kernel release
 /// its children at exit.
-fn ignores_children(task: Task) -> Result<bool, ProbeError> {
-    let sighand = read_ptr(task, off!(task_sighand))?;
+fn ignores_children(task: Task) -> bool {
+    let sighand = read_ptr(task, off!(task_sighand));
     if sighand.is_null() {
-        return Ok(false);
+        return false;
     }
-    let action = sighand.wrapping_add(
-        off!(sighand_action) + (kernel::SIGCHLD as usize - 1) * off!(k_sigaction_size),
-    );
-    let handler: u64 = read(action, off!(k_sigaction_handler))?;
-    let flags: u64 = read(action, off!(k_sigaction_flags))?;
-    Ok(handler == kernel::SIG_IGN || flags & kernel::SA_NOCLDWAIT != 0)
+    // A constant index (SIGCHLD), so a plain load at a constant offset.
+    let action = off!(sighand_action) + (kernel::SIGCHLD as usize - 1) * off!(k_sigaction_size);
+    let handler: u64 = read(sighand, action + off!(k_sigaction_handler));
+    let flags: u64 = read(sighand, action + off!(k_sigaction_flags));
+    handler == kernel::SIG_IGN || flags & kernel::SA_NOCLDWAIT != 0
 }

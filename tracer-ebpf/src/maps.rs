@@ -2,7 +2,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
     CpuState, DEFAULT_RING_BYTES, NsPidKey, PROBE_ERROR_KINDS, ProbeError, WaitArgs, ZombieRecord,
@@ -30,10 +30,10 @@ pub static ZOMBIES: HashMap<u32, ZombieRecord> = HashMap::with_max_entries(65536
 #[map]
 pub static ZOMBIE_PIDS: HashMap<NsPidKey, u32> = HashMap::with_max_entries(65536, 0);
 
-/// wait4/waitid calls in progress, by tid. LRU: a thread killed inside the call never
-/// returns, and its entry must not stay forever.
+/// wait4/waitid calls in progress, by tid. The syscall-exit tracepoint runs even for a call
+/// ended by a fatal signal (before the signal is acted on), so every entry is removed.
 #[map]
-pub static WAITS: LruHashMap<u32, WaitArgs> = LruHashMap::with_max_entries(16384, 0);
+pub static WAITS: HashMap<u32, WaitArgs> = HashMap::with_max_entries(16384, 0);
 
 /// Kernel structure offsets, set by userspace from the running kernel's BTF.
 #[unsafe(no_mangle)]
@@ -59,6 +59,14 @@ pub(crate) use off;
 
 pub fn trace_threads() -> bool {
     unsafe { core::ptr::read_volatile(&TRACE_THREADS) != 0 }
+}
+
+/// Non-zero when `bpf_get_current_task_btf()` exists (set by userspace from the kernel version).
+#[unsafe(no_mangle)]
+pub static CURRENT_TASK_BTF: u32 = 0;
+
+pub fn current_task_btf() -> bool {
+    unsafe { core::ptr::read_volatile(&CURRENT_TASK_BTF) != 0 }
 }
 
 pub fn wakeup_bytes() -> u64 {

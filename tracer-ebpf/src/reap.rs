@@ -42,6 +42,9 @@ pub fn forget(zombie: &ZombieRecord) {
             break;
         }
         let key = zombie.keys[i];
+        if key.pidns == tracer_common::PROC_PID_INIT_INO {
+            continue;
+        }
         // Only drop the alias if it still names this process (the pid may already be reused
         // in that namespace once the zombie is gone).
         if unsafe { ZOMBIE_PIDS.get(&key) }.is_some_and(|&p| p == pid) {

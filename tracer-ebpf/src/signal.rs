@@ -9,7 +9,7 @@ use tracer_common::{
 use crate::{
     emit,
     maps::{count_error, off},
-    task::{Task, comm_of, fill_header, read, read_ptr, task_ids},
+    task::{Task, comm_of, fill_header, probe_read, read, read_ptr, task_ids},
 };
 
 /// `SEND_SIG_NOINFO` and `SEND_SIG_PRIV`: the kernel's stand-ins for "no siginfo".
@@ -31,7 +31,7 @@ fn si_code(info: *const u8) -> Result<i32, ProbeError> {
     match info as usize {
         SEND_SIG_NOINFO => Ok(SI_USER),
         SEND_SIG_PRIV => Ok(SI_KERNEL),
-        _ => read(info, kernel::SIGINFO_CODE),
+        _ => Ok(read(info, kernel::SIGINFO_CODE)),
     }
 }
 
@@ -54,14 +54,15 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
     }
     let index = (sig as usize - 1) & (kernel::NSIG as usize - 1);
     let ids = task_ids(target)?;
-    let sighand = read_ptr(target, off!(task_sighand))?;
+    let sighand = read_ptr(target, off!(task_sighand));
     let handler: u64 = if sighand.is_null() {
         kernel::SIG_DFL
     } else {
+        // Indexed by the signal number: a computed address, so a probe read.
         let action = sighand.wrapping_add(off!(sighand_action) + index * off!(k_sigaction_size));
-        read(action, off!(k_sigaction_handler))?
+        probe_read(action.wrapping_add(off!(k_sigaction_handler)))?
     };
-    let blocked: u64 = read(target, off!(task_blocked))?;
+    let blocked: u64 = read(target, off!(task_blocked));
     let mut record = SignalRecord {
         sig: sig as u32,
         code: si_code(info)?,
@@ -94,8 +95,8 @@ fn try_signal_deliver(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
     let sig: i32 = ctx.arg(0);
     let info: *const u8 = ctx.arg(1);
     let action: *const u8 = ctx.arg(2);
-    let handler: u64 = read(action, off!(k_sigaction_handler))?;
-    let flags: u64 = read(action, off!(k_sigaction_flags))?;
+    let handler: u64 = read(action, off!(k_sigaction_handler));
+    let flags: u64 = read(action, off!(k_sigaction_flags));
     let mut record = SignalDeliverRecord {
         sig: sig as u32,
         code: si_code(info)?,

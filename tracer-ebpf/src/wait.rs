@@ -5,13 +5,14 @@
 //! the `Wait` record and, when the call released a zombie, its `Reap` record.
 
 use aya_ebpf::{
+    EbpfContext as _,
     helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user},
     macros::{btf_tracepoint, tracepoint},
     programs::{BtfTracePointContext, TracePointContext},
 };
 use tracer_common::{
-    EventKind, NsPidKey, ProbeError, ReapHow, WAIT_REAPED, WAIT_STATUS_KNOWN, WAIT_WHICH_WAIT4,
-    WaitArgs, WaitRecord, kernel,
+    EventKind, NsPidKey, PROC_PID_INIT_INO, ProbeError, ReapHow, SYS_ENTER_ARGS, SYS_EXIT_RET,
+    WAIT_REAPED, WAIT_STATUS_KNOWN, WAIT_WHICH_WAIT4, WaitArgs, WaitRecord, kernel,
 };
 
 use crate::{
@@ -25,9 +26,22 @@ fn current_tid() -> u32 {
     bpf_get_current_pid_tgid() as u32
 }
 
-/// Reads the `n`th syscall argument of a `syscalls:sys_enter_*` record.
-fn arg(ctx: &TracePointContext, n: usize) -> Result<u64, ProbeError> {
-    unsafe { ctx.read_at::<u64>(off!(sys_enter_args) + n * 8) }.map_err(|_| ProbeError::KernelRead)
+/// Loads a field of the tracepoint record. The verifier only allows context loads at offsets
+/// written into the instruction, so these are compile-time constants: the syscall record
+/// layout (`struct syscall_trace_enter/exit`), which userspace checks against tracefs before
+/// loading the probes.
+macro_rules! field {
+    ($ctx:expr, $ty:ty, $offset:expr) => {{
+        const OFFSET: usize = $offset;
+        unsafe { core::ptr::read_volatile(($ctx.as_ptr() as *const u8).add(OFFSET) as *const $ty) }
+    }};
+}
+
+/// The `n`th syscall argument of a `syscalls:sys_enter_*` record.
+macro_rules! arg {
+    ($ctx:expr, $n:literal) => {
+        field!($ctx, u64, SYS_ENTER_ARGS + $n * 8)
+    };
 }
 
 fn record_entry(args: WaitArgs) {
@@ -41,9 +55,9 @@ pub fn sys_enter_wait4(ctx: TracePointContext) -> u32 {
     let entry = || -> Result<(), ProbeError> {
         record_entry(WaitArgs {
             start_ns: now(),
-            upid: arg(&ctx, 0)? as i32,
-            user_ptr: arg(&ctx, 1)?,
-            options: arg(&ctx, 2)? as u32,
+            upid: arg!(ctx, 0) as i32,
+            user_ptr: arg!(ctx, 1),
+            options: arg!(ctx, 2) as u32,
             which: WAIT_WHICH_WAIT4,
             entered: 0,
         });
@@ -60,10 +74,10 @@ pub fn sys_enter_waitid(ctx: TracePointContext) -> u32 {
     let entry = || -> Result<(), ProbeError> {
         record_entry(WaitArgs {
             start_ns: now(),
-            which: arg(&ctx, 0)? as i32,
-            upid: arg(&ctx, 1)? as i32,
-            user_ptr: arg(&ctx, 2)?,
-            options: arg(&ctx, 3)? as u32,
+            which: arg!(ctx, 0) as i32,
+            upid: arg!(ctx, 1) as i32,
+            user_ptr: arg!(ctx, 2),
+            options: arg!(ctx, 3) as u32,
             entered: 0,
         });
         Ok(())
@@ -105,8 +119,7 @@ fn on_exit(ctx: &TracePointContext, waitid: bool) -> Result<(), ProbeError> {
         ..WaitArgs::default()
     });
     let _ = WAITS.remove(&tid);
-    let ret: i64 =
-        unsafe { ctx.read_at::<i64>(off!(sys_exit_ret)) }.map_err(|_| ProbeError::KernelRead)?;
+    let ret: i64 = field!(ctx, i64, SYS_EXIT_RET);
 
     let mut record = WaitRecord {
         start_ns: args.start_ns,
@@ -148,10 +161,18 @@ fn on_exit(ctx: &TracePointContext, waitid: bool) -> Result<(), ProbeError> {
             pidns: record.header.pidns,
             nr: record.child_ns_pid as u32,
         };
-        if let Some(&pid) = unsafe { ZOMBIE_PIDS.get(&key) } {
+        // A waiter in the host namespace gets host pids; elsewhere, look the alias up.
+        let resolved = if key.pidns == PROC_PID_INIT_INO {
+            Some(key.nr)
+        } else {
+            unsafe { ZOMBIE_PIDS.get(&key) }.copied()
+        };
+        if let Some((pid, zombie)) =
+            resolved.and_then(|pid| Some((pid, unsafe { ZOMBIES.get(&pid) }?)))
+        {
             record.child_pid = pid;
             record.flags |= WAIT_REAPED;
-            if let Some(zombie) = unsafe { ZOMBIES.get(&pid) } {
+            {
                 let reaper = reap::Reaper {
                     pid: record.header.pid,
                     tid,

@@ -84,8 +84,7 @@ impl Types {
     }
 }
 
-/// Resolves every offset the probes need. The two syscall-record offsets come from tracefs
-/// and are filled in by the caller.
+/// Resolves every offset the probes need.
 pub fn resolve(path: &Path) -> Result<Offsets, BtfError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
@@ -108,6 +107,12 @@ pub fn resolve(path: &Path) -> Result<Offsets, BtfError> {
         task_comm: t.offset("task_struct", "comm")?,
         task_mm: t.offset("task_struct", "mm")?,
         task_blocked: t.offset("task_struct", "blocked")?,
+        task_cred: t.offset("task_struct", "cred")?,
+        task_cgroups: t.offset("task_struct", "cgroups")?,
+        cred_uid: t.offset("cred", "uid.val")?,
+        css_set_dfl_cgrp: t.offset("css_set", "dfl_cgrp")?,
+        cgroup_kn: t.offset("cgroup", "kn")?,
+        kernfs_node_id: t.offset("kernfs_node", "id")?,
         signal_live: t.offset("signal_struct", "live")?,
         sighand_action: t.offset("sighand_struct", "action")?,
         k_sigaction_size: t.size("k_sigaction")?,
@@ -122,8 +127,6 @@ pub fn resolve(path: &Path) -> Result<Offsets, BtfError> {
         mm_arg_start: t.offset("mm_struct", "arg_start")?,
         mm_arg_end: t.offset("mm_struct", "arg_end")?,
         binprm_filename: t.offset("linux_binprm", "filename")?,
-        sys_enter_args: 0,
-        sys_exit_ret: 0,
     })
 }
 

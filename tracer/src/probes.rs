@@ -9,9 +9,9 @@ use aya::{
     programs::{BtfTracePoint, TracePoint},
 };
 use tracer_common::{
-    self as wire, CPU_STATE_MAP, CpuState, ERRORS_MAP, EVENTS_MAP, GLOBAL_TRACE_THREADS,
-    GLOBAL_WAKEUP_BYTES, Header, MAX_PID_LEVELS, NsPidKey, ZOMBIE_PIDS_MAP, ZOMBIES_MAP,
-    ZombieRecord, offsets::GLOBAL_OFFSETS,
+    self as wire, CPU_STATE_MAP, CpuState, ERRORS_MAP, EVENTS_MAP, GLOBAL_CURRENT_TASK_BTF,
+    GLOBAL_TRACE_THREADS, GLOBAL_WAKEUP_BYTES, Header, MAX_PID_LEVELS, NsPidKey, PROC_PID_INIT_INO,
+    ZOMBIE_PIDS_MAP, ZOMBIES_MAP, ZombieRecord, offsets::GLOBAL_OFFSETS,
 };
 
 use crate::{btf, proc, tracefs};
@@ -76,13 +76,18 @@ impl Probes {
             );
         }
         check_privileges()?;
-        let mut offsets = btf::resolve(Path::new(btf::VMLINUX_BTF))?;
+        let offsets = btf::resolve(Path::new(btf::VMLINUX_BTF))?;
         let tracing = tracefs::root()?;
         let (args, ret) = tracefs::syscall_offsets(&tracing)?;
-        offsets.sys_enter_args = args;
-        offsets.sys_exit_ret = ret;
+        if (args as usize, ret as usize) != (wire::SYS_ENTER_ARGS, wire::SYS_EXIT_RET) {
+            bail!(
+                "this kernel lays out syscall tracepoint records unlike any the probes know \
+                 (arguments at {args}, return value at {ret}): it is not supported"
+            );
+        }
         let threads: u32 = options.threads.into();
         let wakeup_bytes = u64::from(options.ring_bytes / 4);
+        let current_task_btf: u32 = kernel_at_least(5, 11).into();
         // Off unless asked for: the probes then skip their logging code entirely.
         let log_level: u8 = if options.debug { u8::MAX } else { 0 };
 
@@ -90,6 +95,7 @@ impl Probes {
             .override_global(GLOBAL_OFFSETS, &offsets, true)
             .override_global(GLOBAL_TRACE_THREADS, &threads, true)
             .override_global(GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true)
+            .override_global(GLOBAL_CURRENT_TASK_BTF, &current_task_btf, true)
             .override_global(aya_log::LEVEL, &log_level, true)
             .map_max_entries(EVENTS_MAP, options.ring_bytes)
             .load(OBJECT)
@@ -205,7 +211,11 @@ impl Probes {
                 .context("no ZOMBIE_PIDS")?,
         )?;
         for record in &records {
-            for key in &record.keys[..record.levels as usize] {
+            // Host-namespace waiters get host pids, which need no alias.
+            for key in record.keys[..record.levels as usize]
+                .iter()
+                .filter(|k| k.pidns != PROC_PID_INIT_INO)
+            {
                 let _ = aliases.insert(key, record.header.pid, 0);
             }
         }
@@ -257,6 +267,19 @@ fn zombie_record(stat: &proc::Stat, own_ns: u32) -> ZombieRecord {
         levels,
         keys,
     }
+}
+
+/// Whether the running kernel is at least `major.minor` (from uname's release).
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
+        return false;
+    };
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    version >= (major, minor)
 }
 
 /// Capabilities in the effective set, from /proc/self/status.
