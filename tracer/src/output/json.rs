@@ -43,7 +43,7 @@ impl JsonSink {
 
 impl Sink for JsonSink {
     fn event(&mut self, event: &Event) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, event)?;
+        super::json_event::write_event(&mut self.out, event)?;
         self.out.write_all(b"\n")
     }
 
