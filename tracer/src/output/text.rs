@@ -161,7 +161,7 @@ fn write_wait(line: &mut String, w: &Wait) -> std::fmt::Result {
             crate::event::WaitSyscall::Wait4 => "wait4",
             crate::event::WaitSyscall::Waitid => "waitid",
         };
-        write!(line, "{syscall} failed: {}", errno_name(-w.ret))?;
+        write!(line, "{syscall} failed: {}", errno_name(w.ret.unsigned_abs()))?;
     } else if w.reaped || (w.ret > 0 && w.status.is_none()) {
         write!(line, "collected {child}")?;
         if let Some(status) = w
@@ -188,7 +188,7 @@ fn write_wait(line: &mut String, w: &Wait) -> std::fmt::Result {
     Ok(())
 }
 
-fn errno_name(errno: i64) -> String {
+fn errno_name(errno: u64) -> String {
     match errno {
         4 => "EINTR".into(),
         10 => "ECHILD (no children to wait for)".into(),
