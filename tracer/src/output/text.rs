@@ -35,6 +35,11 @@ impl Sink for TextSink {
         self.out.write_all(self.line.as_bytes())
     }
 
+    fn finding(&mut self, finding: &crate::engine::Finding) -> io::Result<()> {
+        let rel = finding.ts_ns().saturating_sub(self.start_ns) as f64 / 1e9;
+        writeln!(self.out, "{rel:>11.6} {finding}")
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
