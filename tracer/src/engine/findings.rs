@@ -319,7 +319,7 @@ impl fmt::Display for Finding {
                 }
                 write!(
                     f,
-                    "; it adopted {} of them and has reaped {} adopted children; it {}",
+                    "; it adopted {} of them and has reaped {} of the children it adopted; it {}",
                     l.adopted,
                     if l.reaped_adopted == 0 {
                         "none".to_owned()

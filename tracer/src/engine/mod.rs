@@ -283,10 +283,9 @@ impl Engine {
     fn process(&mut self, task: &Task, ts_ns: u64) -> u32 {
         if let Some(idx) = self.table.lookup(task.pid, task.start_ns) {
             let p = self.table.at_mut(idx);
-            if p.has(flag::PLACEHOLDER) {
-                p.comm = task.comm;
-                p.flags &= !flag::PLACEHOLDER;
-            }
+            // The comm changes at exec and with prctl(PR_SET_NAME): the latest header wins.
+            p.comm = task.comm;
+            p.flags &= !flag::PLACEHOLDER;
             p.cgroup_id = task.cgroup_id;
             if task.pidns != 0 {
                 p.pidns = task.pidns;

@@ -256,6 +256,31 @@ impl Table {
         None
     }
 
+    /// The incarnation of `pid` that started at `start_ns`, without touching the table.
+    pub fn find(&self, pid: u32, start_ns: u64) -> Option<&Proc> {
+        let mut idx = *self.by_pid.get(&pid)?;
+        while idx != NONE {
+            let p = self.at(idx);
+            if self.same_start(p, start_ns) {
+                return Some(p);
+            }
+            idx = p.older;
+        }
+        None
+    }
+
+    /// Every incarnation of `pid` in the table, newest first.
+    pub fn incarnations(&self, pid: u32) -> Vec<&Proc> {
+        let mut out = Vec::new();
+        let mut idx = self.by_pid.get(&pid).copied().unwrap_or(NONE);
+        while idx != NONE {
+            let p = self.at(idx);
+            out.push(p);
+            idx = p.older;
+        }
+        out
+    }
+
     /// The newest incarnation of `pid`.
     pub fn current(&self, pid: u32) -> Option<u32> {
         self.by_pid.get(&pid).copied()
