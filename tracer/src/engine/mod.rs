@@ -8,6 +8,7 @@
 
 pub mod container;
 pub mod findings;
+pub mod live;
 mod reparent;
 mod signal;
 pub mod snapshot;

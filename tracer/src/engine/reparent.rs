@@ -3,8 +3,10 @@
 
 use super::{
     Disagreement, Engine, Finding,
+    findings::ZombieReaped,
     table::{NONE, flag},
 };
+use crate::event::ReapHow;
 
 /// Disagreements kept for the summary.
 const MAX_SAMPLES: usize = 8;
@@ -30,13 +32,71 @@ impl Engine {
         if parent != NONE {
             self.table.at_mut(parent).zombies_held += 1;
         }
-        self.zombies.schedule(
-            idx,
-            start,
-            ts_ns.saturating_add(self.config.zombie_after_ns),
-        );
         self.signals_target_gone(idx, ts_ns, status, out);
+        if self.dies_with_namespace(idx) {
+            // Its namespace's init is gone: the kernel kills and releases everything in the
+            // namespace as part of that exit, and no wait of anyone's is involved.
+            self.release_with_namespace(idx, ts_ns, out);
+        } else {
+            self.zombies.schedule(
+                idx,
+                start,
+                ts_ns.saturating_add(self.config.zombie_after_ns),
+            );
+        }
+        if self.table.at(idx).has(flag::NS_INIT) {
+            for child in self.table.children(idx) {
+                if self.table.at(child).is_zombie() {
+                    self.release_with_namespace(child, ts_ns, out);
+                }
+            }
+        }
         self.reparent_children(idx, ts_ns, out);
+    }
+
+    /// Whether `idx` is in a PID namespace whose init has exited.
+    fn dies_with_namespace(&self, idx: u32) -> bool {
+        let p = self.table.at(idx);
+        !p.has(flag::NS_INIT)
+            && self
+                .ns_inits
+                .get(&p.pidns)
+                .and_then(|&i| self.table.get(i))
+                .is_some_and(|init| init.has(flag::EXITED))
+    }
+
+    /// Releases zombie `idx` as its namespace's teardown does.
+    fn release_with_namespace(&mut self, idx: u32, ts_ns: u64, out: &mut Vec<Finding>) {
+        let p = self.table.at_mut(idx);
+        let reported = p.has(flag::ZOMBIE_REPORTED);
+        p.flags |= flag::REAPED;
+        p.reaped_ns = ts_ns;
+        let (parent, exit_ns, before) = (p.parent, p.exit_ns, p.has(flag::EXIT_BEFORE_TRACE));
+        if parent != NONE {
+            let r = self.table.at_mut(parent);
+            r.zombies_held = r.zombies_held.saturating_sub(1);
+            if reported {
+                r.zombies_reported = r.zombies_reported.saturating_sub(1);
+            }
+        }
+        if reported {
+            let reaper = if parent != NONE {
+                self.proc_ref(parent)
+            } else {
+                Self::unknown_ref(0, crate::event::Comm::from("?"))
+            };
+            out.push(Finding::ZombieReaped(ZombieReaped {
+                ts_ns,
+                process: self.proc_ref(idx),
+                reaper,
+                how: ReapHow::Other,
+                age_ns: ts_ns.saturating_sub(exit_ns),
+                age_at_least: before,
+            }));
+        }
+        self.signals_forget(idx);
+        self.table.unlink(idx);
+        self.table.retire_later(idx, ts_ns);
     }
 
     /// Moves the children of exiting `idx` to the nearest living subreaper among its

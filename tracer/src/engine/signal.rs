@@ -19,6 +19,8 @@ use crate::{
 
 const SIGKILL: u32 = 9;
 const SIGCONT: u32 = 18;
+/// si_code of signals the kernel sends for itself (`SEND_SIG_PRIV`).
+const SI_KERNEL: i32 = 0x80;
 
 /// A signal generated and not yet seen delivered.
 #[derive(Clone, Debug)]
@@ -74,6 +76,11 @@ impl Engine {
         let target = self.signal_target(s, ts);
         if matches!(sig, SIGCONT | SIGKILL) {
             self.table.at_mut(target).flags &= !flag::STOPPED;
+        }
+        // The kernel's own SIGKILLs (a group exit killing the other threads, a namespace's
+        // teardown, the OOM killer) are how processes die, not signals anyone meant to send.
+        if sig == SIGKILL && s.si_code == SI_KERNEL {
+            return;
         }
         let quiet = default_ignored(sig) && !self.config.all_signals;
         let dropped = |engine: &Self, reason| SignalDropped {
