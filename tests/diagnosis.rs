@@ -170,7 +170,15 @@ impl Finished {
             .lines()
             .skip(1)
             .filter(|l| l.starts_with("{\"ts_ns\""))
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .map(|l| {
+                let event: Event = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                // The replay's fast reader reads the kernel's real events the same.
+                assert_eq!(
+                    tracer::replay::parse_event(l.as_bytes()).as_ref(),
+                    Ok(&event)
+                );
+                event
+            })
             .collect()
     }
 

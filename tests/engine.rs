@@ -1122,3 +1122,386 @@ fn replay_reports_bad_lines() {
     let err = format!("{:#}", replay_text(&format!("{good}\n")).unwrap_err());
     assert!(err.contains("not a tracer log"), "{err}");
 }
+
+/// The replay's fast line reader gives exactly what `Event`'s own reader gives, for every
+/// kind and every optional field.
+#[test]
+fn fast_reader_agrees_with_serde() {
+    let a = P::host(10, 1, 10, "a");
+    let b = P::host(11, 10, 11, "b");
+    let mut events = churn_events(2);
+    let killed = Event {
+        data: EventData::Exit(Exit {
+            status: ExitStatus::from_wait_status(0x89),
+            process: false,
+        }),
+        ..exit(5, &a, 0)
+    };
+    let mut waitid = wait(6, &a, 0, Some(11));
+    if let EventData::Wait(w) = &mut waitid.data {
+        w.syscall = WaitSyscall::Waitid;
+        w.which = Some(1);
+        w.status = Some(-3);
+        w.duration_ns = Some(99);
+        w.ret = -10;
+    }
+    let mut exec = exec_event(7, &b);
+    if let EventData::Exec(e) = &mut exec.data {
+        e.comm_before = Some(Comm::from("before"));
+        e.old_tid = Some(12);
+        e.argv = vec!["with space".into(), "ünï\"q".into()];
+        e.argv_truncated = true;
+    }
+    let mut autoreap = reap(8, &b, &a, None);
+    if let EventData::Reap(r) = &mut autoreap.data {
+        r.how = ReapHow::Autoreap;
+        r.status = ExitStatus::from_wait_status(9);
+    }
+    let lost = ev(
+        9,
+        &a,
+        EventData::Lost(Lost {
+            count: 3,
+            total: 7,
+            cpu: 1,
+        }),
+    );
+    events.extend([
+        killed,
+        waitid,
+        exec,
+        autoreap,
+        lost,
+        signal(
+            10,
+            &a,
+            &b,
+            40,
+            SignalResult::Overflow,
+            Disposition::Ignore,
+            true,
+        ),
+        signal(
+            11,
+            &a,
+            &b,
+            2,
+            SignalResult::LostInfo,
+            Disposition::Default,
+            false,
+        ),
+    ]);
+    for e in &events {
+        let line = serde_json::to_string(e).unwrap();
+        let fast = tracer::replay::parse_event(line.as_bytes()).unwrap();
+        let slow: Event = serde_json::from_str(&line).unwrap();
+        assert_eq!(fast, slow, "{line}");
+        assert_eq!(&fast, e, "{line}");
+    }
+    let err = tracer::replay::parse_event(br#"{"ts_ns":1,"pid":1,"tid":1,"ns_pid":1,"pidns":1,"ppid":0,"uid":0,"cgroup_id":0,"comm":"x","start_ns":1,"event":"fork"}"#)
+        .unwrap_err();
+    assert!(
+        err.contains("missing field `child_pid` in a fork event"),
+        "{err}"
+    );
+}
+
+/// `tracer tree` marks zombies with the parent that must reap them, namespace inits and
+/// containers (from a made-up /proc snapshot, so no root is needed).
+#[test]
+fn tree_marks_zombies_inits_and_containers() {
+    let id = "abc123def4567890abc123def4567890abc123def4567890abc123def4567890";
+    let mut snap = snapshot(
+        &[
+            (1, 0, 'S', "init"),
+            (40, 1, 'S', "containerd-shim"),
+            (50, 40, 'S', "npm"),
+            (51, 50, 'S', "node"),
+            (52, 50, 'Z', "chrome"),
+            (53, 50, 'Z', "chrome"),
+            (60, 1, 'S', "sshd"),
+        ],
+        0,
+    );
+    for p in &mut snap.procs[2..6] {
+        p.pidns = CHILD_NS;
+        p.cgroup = format!("/system.slice/docker-{id}.scope");
+    }
+    snap.procs[2].ns_pid = 1;
+    snap.procs[3].ns_pid = 7;
+    snap.procs[4].exit_status = 9;
+    let mut out = Vec::new();
+    tracer::tree::render(&snap, None, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "1 init", "{text}");
+    assert!(
+        lines[1].starts_with("├─ 40 containerd-shim  [subreaper? (containerd shims do)]"),
+        "{text}"
+    );
+    assert_eq!(
+        lines[2],
+        format!(
+            "│  └─ 50 npm  [PID 1 of pid namespace {CHILD_NS}, container docker abc123def456]  \
+             holds 2 zombie(s) it has not reaped"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        lines[3], "│     ├─ 51 node  [pid 7 in its namespace]",
+        "{text}"
+    );
+    assert!(
+        lines[4]
+            .ends_with("<defunct> killed by SIGKILL; reaper 50 (npm) has not called wait() for it")
+            && lines[4].contains("├─ 52 chrome"),
+        "{text}"
+    );
+    assert!(lines[6].starts_with("└─ 60 sshd"), "{text}");
+    assert!(text.contains("2 zombie(s)"), "{text}");
+    let mut out = Vec::new();
+    tracer::tree::render(&snap, Some(51), &mut out).unwrap();
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .starts_with("51 node  [pid 7 in its namespace]\n")
+    );
+    assert!(tracer::tree::render(&snap, Some(999), &mut Vec::new()).is_err());
+}
+
+/// When a namespace's init exits, the kernel kills and releases everything in it: zombies
+/// reported there are reaped, and nothing is left in the table to leak.
+#[test]
+fn namespace_teardown_releases_its_zombies() {
+    let mut e = Engine::new(Config::default());
+    let unshare = P::host(50, 1, 5, "unshare");
+    let init = P {
+        pid: 60,
+        ppid: 50,
+        ns_pid: 1,
+        pidns: CHILD_NS,
+        start: 6,
+        comm: "node",
+    };
+    let kid = P {
+        pid: 61,
+        ppid: 60,
+        ns_pid: 2,
+        pidns: CHILD_NS,
+        start: 7,
+        comm: "kid",
+    };
+    let live = P {
+        pid: 62,
+        ppid: 60,
+        ns_pid: 3,
+        pidns: CHILD_NS,
+        start: 8,
+        comm: "live",
+    };
+    let f = run(
+        &mut e,
+        &[
+            fork(6, &unshare, &init),
+            fork(7, &init, &kid),
+            fork(8, &init, &live),
+            exit(S, &kid, 0),
+            exit(10 * S, &init, 0),
+            // Killed by the teardown after the init's exit event.
+            exit(10 * S + 1, &live, 0),
+        ],
+    );
+    assert_eq!(
+        f.iter().map(Finding::kind).collect::<Vec<_>>(),
+        ["zombie", "zombie_reaped"],
+        "{f:?}"
+    );
+    assert!(e.table().find(61, 7).unwrap().has(flag::REAPED));
+    assert!(e.table().find(62, 8).unwrap().has(flag::REAPED));
+    let later = e.tick(20 * S);
+    // Only the init itself, which its parent never reaped in this story.
+    assert_eq!(
+        zombies(&later)
+            .iter()
+            .map(|z| z.process.pid)
+            .collect::<Vec<_>>(),
+        [60],
+        "{later:?}"
+    );
+}
+
+/// Counts the bytes allocated and not yet freed, for the memory figure of the benchmark.
+struct Counting;
+
+static LIVE_BYTES: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator, only counting.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(
+            new_size as isize - layout.size() as isize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live_bytes() -> isize {
+    LIVE_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A realistic mix: each process is forked, execs, gets a signal, exits, and is waited for
+/// and reaped by its parent.
+fn churn_events(n: u32) -> Vec<Event> {
+    let init = host_init();
+    let shell = P::host(10, 1, 10, "shell");
+    let mut events = vec![fork(10, &init, &shell)];
+    let mut t = S;
+    for i in 0..n {
+        let c = P::host(100 + i % 30_000, 10, t, "worker");
+        events.extend([
+            fork(t, &shell, &c),
+            exec_event(t + 100, &c),
+            signal(
+                t + 200,
+                &shell,
+                &c,
+                15,
+                SignalResult::Delivered,
+                Disposition::Handler,
+                false,
+            ),
+            deliver(t + 300, &c, 15, Disposition::Handler),
+            exit(t + 400, &c, 0),
+            wait(t + 500, &shell, -1, Some(c.pid)),
+            reap(t + 500, &c, &shell, Some(t + 400)),
+        ]);
+        t += 10_000;
+    }
+    events
+}
+
+/// CPU time of this thread, in seconds: the machine may be busy with other work, and the
+/// figures are per core.
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec to write to.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// The three figures the issue asks for; run with
+/// `cargo test --release -p tracer --test engine -- --ignored --nocapture benchmark`.
+#[test]
+#[ignore = "a benchmark: run it in release, alone"]
+fn benchmark() {
+    // 1. The engine alone, events decoded and in memory.
+    let events = churn_events(300_000);
+    let mut engine = Engine::new(Config {
+        retention_ns: S,
+        ..Config::default()
+    });
+    let (start, cpu) = (std::time::Instant::now(), thread_cpu());
+    let mut found = 0;
+    for e in &events {
+        found += engine.feed(e).len();
+    }
+    let (wall, secs) = (start.elapsed().as_secs_f64(), thread_cpu() - cpu);
+    println!(
+        "engine: {} events in {secs:.3} s of CPU ({wall:.3} s wall) = {:.2} M events/s on one \
+         core ({found} findings)",
+        events.len(),
+        events.len() as f64 / secs / 1e6
+    );
+
+    if std::env::var_os("BENCH_ENGINE_ONLY").is_some() {
+        return;
+    }
+
+    // 2. tracer replay of a JSON Lines log (text output, thrown away).
+    let mut log = Vec::new();
+    writeln!(
+        log,
+        r#"{{"tracer_log":1,"start_ns":0,"boot_unix_ns":0,"boot_id":"bench"}}"#
+    )
+    .unwrap();
+    for e in &events {
+        serde_json::to_writer(&mut log, e).unwrap();
+        log.push(b'\n');
+    }
+    for format in [Format::Text, Format::Json] {
+        let input = std::io::Cursor::new(log.clone());
+        let (start, cpu) = (std::time::Instant::now(), thread_cpu());
+        replay(
+            Box::new(input),
+            Path::new("bench.jsonl"),
+            format,
+            Config::default(),
+            Box::new(std::io::sink()),
+        )
+        .unwrap();
+        let (wall, secs) = (start.elapsed().as_secs_f64(), thread_cpu() - cpu);
+        println!(
+            "replay ({format:?} out, discarded): {} lines ({} MB) in {secs:.3} s of CPU \
+             ({wall:.3} s wall) = {:.2} M lines/s",
+            events.len() + 1,
+            log.len() / 1_000_000,
+            (events.len() + 1) as f64 / secs / 1e6
+        );
+    }
+
+    // 3. Table memory per live process, and under churn.
+    let mut engine = Engine::new(Config {
+        retention_ns: S,
+        ..Config::default()
+    });
+    let init = host_init();
+    let before = live_bytes();
+    let n = 100_000u32;
+    for i in 0..n {
+        let p = P::host(1000 + i, 1, u64::from(i) + 2, "sleeper");
+        engine.feed(&fork(u64::from(i) + 2, &init, &p));
+        engine.feed(&exec_event(u64::from(i) + 3, &p));
+    }
+    let per_live = (live_bytes() - before) as f64 / f64::from(n);
+    println!("memory: {per_live:.0} bytes per live process ({n} live, one exec each)");
+    let mut churn = Engine::new(Config {
+        retention_ns: S,
+        ..Config::default()
+    });
+    let events = churn_events(400_000);
+    let before = live_bytes();
+    let quarter = events.len() / 4;
+    let mut sizes = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        churn.feed(e);
+        if (i + 1) % quarter == 0 {
+            sizes.push(live_bytes() - before);
+        }
+    }
+    println!(
+        "memory under churn (400k processes, 100k/s, 1 s retention), after each quarter: \
+         {sizes:?} bytes; table {} entries",
+        churn.table().len()
+    );
+    assert!(per_live <= 256.0, "{per_live} bytes per live process");
+}

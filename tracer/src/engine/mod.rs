@@ -126,9 +126,9 @@ pub struct Engine {
     config: Config,
     table: Table,
     /// PID namespace inode → its init's entry.
-    ns_inits: HashMap<u32, u32>,
+    ns_inits: table::PidMap<u32>,
     /// cgroup id → the container its path names (from snapshots; events carry only ids).
-    containers: HashMap<u64, Option<Container>>,
+    containers: HashMap<u64, Option<Container>, table::FastHash>,
     zombies: Zombies,
     signals: Signals,
     /// The latest time seen (events and ticks); time never goes back.
@@ -145,8 +145,8 @@ impl Engine {
         Self {
             config,
             table: Table::new(10_000_000),
-            ns_inits: HashMap::new(),
-            containers: HashMap::new(),
+            ns_inits: table::PidMap::default(),
+            containers: HashMap::default(),
             zombies: Zombies::default(),
             signals: Signals::default(),
             now: 0,
@@ -359,7 +359,7 @@ impl Engine {
         let forker = self.process(&event.task, event.ts_ns);
         if self
             .table
-            .lookup(fork.child_pid, fork.child_start_ns)
+            .newest_if(fork.child_pid, fork.child_start_ns)
             .is_some()
         {
             // Already known: read from /proc by a bootstrap that ran after the fork.

@@ -42,7 +42,7 @@ struct Pending {
 #[derive(Default)]
 pub struct Signals {
     /// (target pid, signal) → the pending instance.
-    pending: HashMap<(u32, u32), Pending>,
+    pending: HashMap<(u32, u32), Pending, super::table::FastHash>,
     /// Blocked-after deadlines: (deadline, target pid, signal, first_ns).
     deadlines: BinaryHeap<Reverse<(u64, u32, u32, u64)>>,
     /// Drops by reason and signal, for the summary.

@@ -93,7 +93,8 @@ pub struct Proc {
     pub flags: u16,
     /// Signals tracked as pending for it (so its exit looks for them only when there are).
     pub pending_signals: u8,
-    pub execs: Vec<ExecRecord>,
+    /// Exact-size: most processes exec once, and a Vec would reserve room for four.
+    pub execs: Box<[ExecRecord]>,
 }
 
 impl Proc {
@@ -124,7 +125,7 @@ impl Proc {
             comm,
             flags: 0,
             pending_signals: 0,
-            execs: Vec::new(),
+            execs: Box::default(),
         }
     }
 
@@ -141,14 +142,17 @@ impl Proc {
     }
 
     pub fn record_exec(&mut self, ts_ns: u64, filename: &str) {
-        if self.execs.len() >= MAX_EXECS {
+        let mut execs = std::mem::take(&mut self.execs).into_vec();
+        if execs.len() >= MAX_EXECS {
             // Keep the first (what it started as) and the newest.
-            self.execs.remove(1);
+            execs.remove(1);
         }
-        self.execs.push(ExecRecord {
+        execs.reserve_exact(1);
+        execs.push(ExecRecord {
             ts_ns,
             filename: filename.into(),
         });
+        self.execs = execs.into_boxed_slice();
     }
 }
 
@@ -177,11 +181,62 @@ impl Hasher for PidHasher {
     }
 }
 
-pub type PidMap<V> = HashMap<u32, V, BuildHasherDefault<PidHasher>>;
+/// The multiply hasher for the engine's small integer keys (pids, signal numbers, ids).
+pub type FastHash = BuildHasherDefault<PidHasher>;
+
+pub type PidMap<V> = HashMap<u32, V, FastHash>;
+
+/// Slots per chunk of the slab. The slab grows a chunk at a time, not by doubling, so the
+/// memory held stays within one chunk of what the entries need.
+const CHUNK: usize = 1024;
+
+/// Entries in fixed-size chunks, addressed by a flat index.
+#[derive(Default)]
+struct Slab {
+    chunks: Vec<Vec<Option<Proc>>>,
+    len: usize,
+}
+
+impl Slab {
+    fn get(&self, idx: usize) -> Option<&Option<Proc>> {
+        self.chunks.get(idx / CHUNK)?.get(idx % CHUNK)
+    }
+
+    fn push(&mut self, proc: Proc) -> usize {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        self.chunks.last_mut().expect("a chunk").push(Some(proc));
+        self.len += 1;
+        self.len - 1
+    }
+
+    fn capacity(&self) -> usize {
+        self.chunks.len() * CHUNK
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Option<Proc>> {
+        self.chunks.iter().flatten()
+    }
+}
+
+impl std::ops::Index<usize> for Slab {
+    type Output = Option<Proc>;
+
+    fn index(&self, idx: usize) -> &Option<Proc> {
+        &self.chunks[idx / CHUNK][idx % CHUNK]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Slab {
+    fn index_mut(&mut self, idx: usize) -> &mut Option<Proc> {
+        &mut self.chunks[idx / CHUNK][idx % CHUNK]
+    }
+}
 
 #[derive(Default)]
 pub struct Table {
-    slots: Vec<Option<Proc>>,
+    slots: Slab,
     free: Vec<u32>,
     by_pid: PidMap<u32>,
     /// Reaped entries in the order they were reaped: (reaped at, index, start).
@@ -281,6 +336,13 @@ impl Table {
         out
     }
 
+    /// The newest incarnation of `pid`, if it is the one that started at `start_ns` (a fork's
+    /// child is always the newest: no need to walk the older ones).
+    pub fn newest_if(&self, pid: u32, start_ns: u64) -> Option<u32> {
+        let idx = *self.by_pid.get(&pid)?;
+        self.same_start(self.at(idx), start_ns).then_some(idx)
+    }
+
     /// The newest incarnation of `pid`.
     pub fn current(&self, pid: u32) -> Option<u32> {
         self.by_pid.get(&pid).copied()
@@ -300,10 +362,7 @@ impl Table {
                 self.slots[idx as usize] = Some(proc);
                 idx
             }
-            None => {
-                self.slots.push(Some(proc));
-                (self.slots.len() - 1) as u32
-            }
+            None => self.slots.push(proc) as u32,
         };
         self.by_pid.insert(pid, idx);
         self.len += 1;
@@ -459,7 +518,8 @@ impl Table {
     /// allocator overhead not included).
     pub fn bytes(&self) -> usize {
         use std::mem::size_of;
-        let slots = self.slots.capacity() * size_of::<Option<Proc>>();
+        let slots = self.slots.capacity() * size_of::<Option<Proc>>()
+            + self.slots.chunks.capacity() * size_of::<Vec<Option<Proc>>>();
         let free = self.free.capacity() * 4;
         // hashbrown: one control byte per bucket plus the entry; buckets ≈ capacity × 8/7.
         let by_pid = self.by_pid.capacity() * 8 / 7 * (size_of::<(u32, u32)>() + 1);
@@ -469,7 +529,7 @@ impl Table {
             .iter()
             .flatten()
             .map(|p| {
-                p.execs.capacity() * size_of::<ExecRecord>()
+                p.execs.len() * size_of::<ExecRecord>()
                     + p.execs.iter().map(|e| e.filename.len()).sum::<usize>()
             })
             .sum();

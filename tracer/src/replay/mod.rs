@@ -2,6 +2,8 @@
 //! --format json -o FILE`, printing the events, the findings and the summary as a live trace
 //! would. Time comes from the events, so the same log always gives the same output.
 
+mod parse;
+
 use std::{
     fs::File,
     io::{self, BufRead, BufReader, Read, Write},
@@ -10,6 +12,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
+pub use parse::parse_event;
 
 use crate::{
     engine::{Config, Engine, EngineArgs, Finding},
@@ -112,7 +115,7 @@ pub fn replay(
         if text.is_empty() || is_derived(text) {
             continue;
         }
-        let event: Event = match serde_json::from_slice(text) {
+        let event: Event = match parse_event(text) {
             Ok(event) => event,
             // The writer died mid-line: the last line has no newline and does not parse.
             Err(_) if !complete => {
