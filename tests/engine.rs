@@ -401,6 +401,37 @@ fn subreaper_learned_from_reparenting() {
     assert_eq!(parent_pid(&e, &kid2), Some(10));
 }
 
+/// A log filtered to one subtree has no event of the host's init: orphans go to a stand-in
+/// pid 1 that the init's first event (if any) fills in.
+#[test]
+fn orphans_of_an_unseen_host_init() {
+    let mut e = Engine::new(Config::default());
+    let a = P::host(10, 5, 10, "a");
+    let b = P::host(11, 10, 11, "b");
+    let c = P::host(12, 11, 12, "c");
+    run(
+        &mut e,
+        &[
+            fork(10, &a, &b),
+            fork(11, &b, &c),
+            exit(S, &c, 0),
+            exit(2 * S, &b, 0),
+        ],
+    );
+    assert_eq!(parent_pid(&e, &c), Some(1));
+    let f = e.tick(10 * S);
+    let z = zombies(&f);
+    assert_eq!(z.len(), 2, "{f:?}");
+    let c_zombie = z.iter().find(|z| z.process.pid == 12).unwrap();
+    assert_eq!(
+        (c_zombie.reaper.pid, c_zombie.reaper.comm.as_str().as_ref()),
+        (1, "?")
+    );
+    e.feed(&exec_event(11 * S, &P::host(1, 0, 1, "systemd")));
+    assert_eq!(e.table().find(1, 1).unwrap().comm.as_str(), "systemd");
+    assert_eq!(e.counters().disagreements, 0);
+}
+
 #[test]
 fn parent_disagreement_is_surfaced() {
     let mut e = Engine::new(Config::default());

@@ -106,7 +106,10 @@ impl Engine {
         if children.is_empty() {
             return;
         }
-        let Some(reaper) = self.find_reaper(idx) else {
+        let Some(reaper) = self
+            .find_reaper(idx)
+            .or_else(|| self.host_init_placeholder(idx))
+        else {
             // The init of a namespace: its children are killed with it and it reaps them
             // itself on the way out. Or an unknown reaper: later events will say.
             if !self.table.at(idx).has(flag::NS_INIT) {
@@ -183,6 +186,24 @@ impl Engine {
             Some(init) if self.table.get(init).is_some_and(|i| i.is_alive()) => Some(init),
             _ => None,
         }
+    }
+
+    /// For an orphan of the initial PID namespace whose init the table has never seen (a
+    /// replay of a log filtered to one subtree): pid 1, a stand-in that its first event fills
+    /// in. Processes of the initial namespace are the ones whose pid there is their host pid.
+    fn host_init_placeholder(&mut self, idx: u32) -> Option<u32> {
+        let p = self.table.at(idx);
+        if p.ns_pid != p.pid || p.pidns == 0 || p.pid == 1 || self.ns_inits.contains_key(&p.pidns) {
+            return None;
+        }
+        let pidns = p.pidns;
+        let mut init = super::table::Proc::new(1, 0, crate::event::Comm::from("?"));
+        init.ns_pid = 1;
+        init.pidns = pidns;
+        init.flags |= flag::PLACEHOLDER | flag::NS_INIT;
+        let init = self.table.insert(init);
+        self.ns_inits.insert(pidns, init);
+        Some(init)
     }
 
     /// Checks the parent the kernel reports for `idx` (`ppid`, host pid) against the table.
