@@ -787,6 +787,39 @@ fn signal_ignored_and_default_ignored() {
     assert_eq!(drops(&run(&mut e, &events)).len(), 3, "--all-signals");
 }
 
+/// A SIGCHLD pending for a handler when its target exits is everyday noise: shown only with
+/// --all-signals.
+#[test]
+fn pending_sigchld_at_exit_is_quiet_by_default() {
+    let init = host_init();
+    let parent = P::host(10, 1, 10, "parent");
+    let child = P::host(11, 10, 11, "child");
+    let events = [
+        fork(10, &init, &parent),
+        fork(11, &parent, &child),
+        exit(S, &child, 0),
+        signal(
+            S,
+            &child,
+            &parent,
+            17,
+            SignalResult::Delivered,
+            Disposition::Handler,
+            false,
+        ),
+        exit(S + 5, &parent, 0),
+    ];
+    assert!(drops(&run(&mut Engine::new(Config::default()), &events)).is_empty());
+    let mut e = Engine::new(Config {
+        all_signals: true,
+        ..Config::default()
+    });
+    let f = run(&mut e, &events);
+    let d = drops(&f);
+    assert_eq!(d.len(), 1, "{f:?}");
+    assert_eq!((d[0].reason, d[0].sig.0), (DropReason::TargetExited, 17));
+}
+
 #[test]
 fn burst_to_blocked_target_is_coalesced_with_its_count() {
     let mut e = Engine::new(Config::default());

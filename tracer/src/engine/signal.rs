@@ -147,8 +147,10 @@ impl Engine {
                 // Tracked until delivered: signals it blocks, and those a handler will take.
                 // A fatal default one is acted on at once (its "delivery" is the exit); a
                 // stop or ignored-by-default one needs no delivery to be seen.
+                // Default-ignored ones (a SIGCHLD to a handler, very common) only with
+                // --all-signals.
                 let track = s.blocked || s.disposition == Disposition::Handler;
-                if !track || sig == SIGKILL {
+                if !track || sig == SIGKILL || quiet {
                     return;
                 }
                 if let Some(p) = self.signals.pending.get_mut(&(s.target_pid, sig)) {
