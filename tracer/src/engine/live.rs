@@ -78,9 +78,15 @@ impl LiveEngine {
         self.engine.tick(clock::boot_ns())
     }
 
-    /// The end of the trace.
+    /// The end of the trace: a last reconcile if events were lost since the previous one
+    /// (reconciles are rate-limited), then what is still open.
     pub fn finish(&mut self) -> Vec<Finding> {
-        self.engine.finish()
+        let mut out = Vec::new();
+        if self.engine.needs_reconcile() {
+            out.extend(self.engine.reconcile(&snapshot(clock::boot_ns())));
+        }
+        out.extend(self.engine.finish());
+        out
     }
 
     pub fn summary(&self) -> Summary {

@@ -197,6 +197,17 @@ impl Engine {
             return None;
         }
         let pidns = p.pidns;
+        // Pid 1 known from /proc but with its namespace unreadable (a sandbox may hide
+        // /proc/1/ns from root): it is that init.
+        if let Some(one) = self.table.current(1)
+            && self.table.at(one).pidns == 0
+        {
+            let p = self.table.at_mut(one);
+            p.pidns = pidns;
+            p.flags |= flag::NS_INIT;
+            self.ns_inits.insert(pidns, one);
+            return Some(one);
+        }
         let mut init = super::table::Proc::new(1, 0, crate::event::Comm::from("?"));
         init.ns_pid = 1;
         init.pidns = pidns;
