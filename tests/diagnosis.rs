@@ -125,6 +125,36 @@ impl Traced {
         }
     }
 
+    /// Waits for a line the command prints that starts with `prefix`.
+    fn line_starting(&self, prefix: &str, seen: &mut Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no line {prefix:?} within 30 s; printed {seen:?}"));
+            seen.push(line.clone());
+            if line.starts_with(prefix) {
+                return;
+            }
+        }
+    }
+
+    /// Host pid of PID 1 of the namespace the command (`unshare --fork`) made: the child of
+    /// the tracer's child.
+    fn namespace_init(&self) -> u32 {
+        let tracer = self.child.id();
+        let pids = tracer::proc::pids().unwrap();
+        let ppid = |p: u32| tracer::proc::stat(p).map(|s| s.ppid).ok();
+        pids.iter()
+            .copied()
+            .find(|&p| {
+                ppid(p).and_then(ppid) == Some(tracer) && tracer::proc::nspids(p).last() == Some(&1)
+            })
+            .expect("the namespace's init")
+    }
+
     fn send(&mut self, text: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         stdin.write_all(text.as_bytes()).unwrap();
@@ -252,11 +282,13 @@ fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
 
-/// node as PID 1 of a new PID namespace spawns make_zombie three times; each leaves a zombie
-/// that node adopts and never reaps.
+/// node's run.js as PID 1 of a new PID namespace spawns make_zombie, which leaves its child
+/// a zombie for 2 s (its own zombie, reported after 1 s) and exits; node adopts the zombie
+/// and never reaps it (reported again, naming node). The trace ends when the test kills
+/// node (the namespace dies with it).
 #[test]
-fn node_as_namespace_init_keeps_adopted_zombies() {
-    if !root_or_skip("node_as_namespace_init_keeps_adopted_zombies") {
+fn node_as_namespace_init_keeps_adopted_zombie() {
+    if !root_or_skip("node_as_namespace_init_keeps_adopted_zombie") {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -274,29 +306,101 @@ fn node_as_namespace_init_keeps_adopted_zombies() {
             os("node"),
             run_js.as_os_str(),
             make_zombie.as_os_str(),
-            os("3"),
-            os("4"),
+            os("2"),
         ],
     );
+    let mut seen = Vec::new();
+    traced.line_starting("run.js: make_zombie exited", &mut seen);
+    // Past --zombie-after with no event at all: the live tracer's timer must report it.
+    std::thread::sleep(Duration::from_millis(2500));
+    let node = traced.namespace_init();
+    // SAFETY: plain kill(2) of a process this test started.
+    assert_eq!(unsafe { libc::kill(node as i32, libc::SIGKILL) }, 0);
     let done = traced.finish();
-    assert!(done.status_ok, "trace failed; printed {:?}", done.printed);
     let findings = done.checked(&flags);
     let zombies = of_kind(&findings, "zombie");
+    assert_eq!(zombies.len(), 2, "{findings:#?}");
+    let first = zombies[0];
+    assert_eq!(first["process"]["comm"], "make_zombie", "{first:#}");
+    assert_eq!(first["reaper"]["comm"], "make_zombie", "{first:#}");
+    assert_eq!(first["adopted"], false, "{first:#}");
+    assert_eq!(first["diagnosis"], "never_waited", "{first:#}");
+    let z = zombies[1];
+    assert_eq!(z["process"]["pid"], first["process"]["pid"]);
+    assert_eq!(z["process"]["comm"], "make_zombie", "{z:#}");
+    assert_eq!(z["reaper"]["pid"], node, "{z:#}");
+    assert_eq!(z["reaper"]["comm"], "node", "{z:#}");
+    assert_eq!(z["reaper"]["ns_pid"], 1, "{z:#}");
+    assert_eq!(z["reaper"]["ns_init"], true, "{z:#}");
+    assert_eq!(z["adopted"], true, "{z:#}");
+    assert_eq!(z["adopted_from"]["comm"], "make_zombie", "{z:#}");
+    // libuv waits for the pids node spawned, never for any child.
+    assert_eq!(z["diagnosis"], "waits_only_for_others", "{z:#}");
+    assert!(
+        of_kind(&findings, "zombie_leak").is_empty(),
+        "{findings:#?}"
+    );
+    // Released only when the namespace died with node.
+    let reaped = of_kind(&findings, "zombie_reaped");
+    assert_eq!(reaped.len(), 1, "{findings:#?}");
+    assert_eq!(reaped[0]["process"]["pid"], z["process"]["pid"]);
+}
+
+/// The same with node spawning make_zombie three times: three zombies held, a leak.
+#[test]
+fn node_as_namespace_init_leaks_zombies() {
+    if !root_or_skip("node_as_namespace_init_leaks_zombies") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let make_zombie = fixture("make_zombie");
+    let script = format!(
+        "const {{ spawn }} = require('child_process'); \
+         for (let i = 0; i < 3; i++) {{ \
+           spawn({:?}, ['2']).on('exit', () => console.log('exited')); }} \
+         setInterval(() => {{}}, 1 << 30);",
+        make_zombie.display().to_string()
+    );
+    let flags = ["--zombie-after", "1s"];
+    let traced = trace(
+        "leak",
+        &flags,
+        &[
+            os("unshare"),
+            os("--pid"),
+            os("--fork"),
+            os("--mount-proc"),
+            os("node"),
+            os("-e"),
+            os(&script),
+        ],
+    );
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        traced.line_starting("exited", &mut seen);
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let node = traced.namespace_init();
+    // SAFETY: plain kill(2) of a process this test started.
+    assert_eq!(unsafe { libc::kill(node as i32, libc::SIGKILL) }, 0);
+    let done = traced.finish();
+    let findings = done.checked(&flags);
+    // Each zombie twice: as make_zombie's, then as node's.
+    let zombies: Vec<&Value> = of_kind(&findings, "zombie")
+        .into_iter()
+        .filter(|z| z["reaper"]["comm"] == "node")
+        .collect();
     assert_eq!(zombies.len(), 3, "{findings:#?}");
+    assert_eq!(of_kind(&findings, "zombie").len(), 6, "{findings:#?}");
     for z in &zombies {
-        assert_eq!(z["process"]["comm"], "make_zombie", "{z:#}");
-        assert_eq!(z["reaper"]["comm"], "node", "{z:#}");
-        assert_eq!(z["reaper"]["ns_pid"], 1, "{z:#}");
-        assert_eq!(z["reaper"]["ns_init"], true, "{z:#}");
-        assert_eq!(z["adopted"], true, "{z:#}");
+        assert_eq!(z["reaper"]["pid"], node, "{z:#}");
         assert_eq!(z["adopted_from"]["comm"], "make_zombie", "{z:#}");
-        // libuv waits for the pids node spawned, never for any child.
-        assert_eq!(z["diagnosis"], "waits_only_for_others", "{z:#}");
     }
     let leaks = of_kind(&findings, "zombie_leak");
     assert_eq!(leaks.len(), 1, "{findings:#?}");
     let leak = leaks[0];
-    assert_eq!(leak["reaper"]["comm"], "node");
+    assert_eq!(leak["reaper"]["pid"], node);
+    assert_eq!(leak["reaper"]["ns_pid"], 1);
     assert_eq!((&leak["zombies"], &leak["adopted"]), (&3.into(), &3.into()));
     assert_eq!(leak["reaped_adopted"], 0);
 }
@@ -326,7 +430,7 @@ fn bash_as_namespace_init_drops_sigterm() {
         ],
     );
     let mut seen = Vec::new();
-    traced.printed("pid", &mut seen);
+    traced.line_starting("signal_test: ready", &mut seen);
     let app = host_pid_of(&signal_test);
     let bash = tracer::proc::stat(app).unwrap().ppid;
     assert_eq!(tracer::proc::stat(bash).unwrap().comm, "bash");
@@ -340,7 +444,7 @@ fn bash_as_namespace_init_drops_sigterm() {
             .printed
             .iter()
             .chain(&seen)
-            .any(|l| l.contains("got SIGTERM")),
+            .any(|l| l.contains("got signal 15")),
         "signal_test got it: {:?}",
         done.printed
     );

@@ -331,10 +331,10 @@ fn zombie_reparented_to_namespace_init() {
     assert_eq!(z.diagnosis, Diagnosis::WaitsOnlyForOthers);
     assert_eq!(
         z.ts_ns,
-        6 * S,
-        "reported at its deadline, not when the tick came"
+        7 * S,
+        "at its deadline (--zombie-after from its adoption), not when the tick came"
     );
-    assert_eq!(z.age_ns, 5 * S);
+    assert_eq!(z.age_ns, 6 * S);
     let text = f[0].to_string();
     assert!(
         text.starts_with("ZOMBIE  62 (make_zombie, pid 3 in its namespace) exited 0"),
@@ -547,6 +547,50 @@ fn zombie_diagnoses() {
         ],
     );
     assert!(f.is_empty(), "{f:?}");
+}
+
+/// A zombie reported as its parent's, then orphaned: reported again once its new reaper has
+/// had --zombie-after to reap it, naming the new reaper; one zombie_reaped at the end.
+#[test]
+fn reported_zombie_is_reported_again_for_its_adopter() {
+    let mut e = Engine::new(Config::default());
+    e.bootstrap(&snapshot(&[(1, 0, 'S', "init")], 1));
+    let init = host_init();
+    let parent = P::host(10, 1, 10, "parent");
+    let child = P::host(11, 10, 11, "child");
+    let f = run(
+        &mut e,
+        &[
+            fork(10, &init, &parent),
+            fork(11, &parent, &child),
+            exit(S, &child, 0),
+            exit(8 * S, &parent, 0),
+        ],
+    );
+    let z = zombies(&f);
+    assert_eq!(z.len(), 1, "{f:?}");
+    assert_eq!((z[0].reaper.pid, z[0].adopted), (10, false));
+    assert!(
+        zombies(&e.tick(12 * S)).is_empty(),
+        "the adopter's 5 s are not over"
+    );
+    let f = e.tick(13 * S);
+    // The parent itself is now init's zombie too.
+    let z: Vec<_> = zombies(&f)
+        .into_iter()
+        .filter(|z| z.process.pid == 11)
+        .collect();
+    assert_eq!(z.len(), 1, "{f:?}");
+    assert_eq!(
+        (z[0].reaper.pid, z[0].adopted, z[0].age_ns),
+        (1, true, 12 * S)
+    );
+    assert_eq!(z[0].adopted_from.as_ref().map(|p| p.pid), Some(10));
+    let f = e.feed(&reap(14 * S, &child, &init, Some(S)));
+    assert_eq!(
+        f.iter().map(Finding::kind).collect::<Vec<_>>(),
+        ["zombie_reaped"]
+    );
 }
 
 /// The seed's story: chrome trees orphaned to npm, PID 1 of a container, which reaps none.

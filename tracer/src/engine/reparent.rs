@@ -69,6 +69,7 @@ impl Engine {
     fn release_with_namespace(&mut self, idx: u32, ts_ns: u64, out: &mut Vec<Finding>) {
         let p = self.table.at_mut(idx);
         let reported = p.has(flag::ZOMBIE_REPORTED);
+        let ever = p.has(flag::EVER_REPORTED);
         p.flags |= flag::REAPED;
         p.reaped_ns = ts_ns;
         let (parent, exit_ns, before) = (p.parent, p.exit_ns, p.has(flag::EXIT_BEFORE_TRACE));
@@ -79,7 +80,7 @@ impl Engine {
                 r.zombies_reported = r.zombies_reported.saturating_sub(1);
             }
         }
-        if reported {
+        if ever {
             let reaper = if parent != NONE {
                 self.proc_ref(parent)
             } else {
@@ -145,11 +146,17 @@ impl Engine {
         }
         self.table.set_parent(child, to);
         if to != NONE && zombie {
-            let t = self.table.at_mut(to);
-            t.zombies_held += 1;
-            if reported {
-                t.zombies_reported += 1;
-            }
+            self.table.at_mut(to).zombies_held += 1;
+            // The new reaper is answerable from now on: a zombie of its own after
+            // --zombie-after more, even if the old parent was already reported for it.
+            let c = self.table.at_mut(child);
+            c.flags &= !flag::ZOMBIE_REPORTED;
+            let start = c.start_ns;
+            self.zombies.schedule(
+                child,
+                start,
+                ts_ns.saturating_add(self.config.zombie_after_ns),
+            );
         }
         let c = self.table.at_mut(child);
         c.flags |= flag::ADOPTED;

@@ -41,6 +41,9 @@ pub mod flag {
     /// A stand-in for a process known only by pid (a namespace init never seen yet); the first
     /// event from that pid fills it in.
     pub const PLACEHOLDER: u16 = 1 << 11;
+    /// A `zombie` finding was made about it at some point (`ZOMBIE_REPORTED` is cleared when
+    /// a new reaper adopts it, to report that one too).
+    pub const EVER_REPORTED: u16 = 1 << 12;
 }
 
 /// One exec of a process.

@@ -41,7 +41,17 @@ impl Engine {
             if !p.is_zombie() || p.has(flag::ZOMBIE_REPORTED) {
                 continue;
             }
-            self.table.at_mut(idx).flags |= flag::ZOMBIE_REPORTED;
+            // Adopted as a zombie: its new reaper gets the full --zombie-after too (the
+            // deadline scheduled at the adoption comes up later).
+            let since = if p.has(flag::ADOPTED) {
+                p.exit_ns.max(p.adopted_ns)
+            } else {
+                p.exit_ns
+            };
+            if since.saturating_add(self.config.zombie_after_ns) > deadline {
+                continue;
+            }
+            self.table.at_mut(idx).flags |= flag::ZOMBIE_REPORTED | flag::EVER_REPORTED;
             let parent = self.table.at(idx).parent;
             if parent != NONE {
                 self.table.at_mut(parent).zombies_reported += 1;
@@ -229,6 +239,7 @@ impl Engine {
         let parent = self.table.at(idx).parent;
         let p = self.table.at_mut(idx);
         let reported = p.has(flag::ZOMBIE_REPORTED);
+        let ever = p.has(flag::EVER_REPORTED);
         let adopted = p.has(flag::ADOPTED);
         p.flags |= flag::REAPED;
         p.reaped_ns = ts;
@@ -243,7 +254,7 @@ impl Engine {
                 r.reaped_adopted += 1;
             }
         }
-        if reported {
+        if ever {
             let reaper_ref = match reaper {
                 Some(r) => self.proc_ref(r),
                 None => Self::unknown_ref(reap.reaper_pid, reap.reaper_comm),
