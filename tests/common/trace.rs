@@ -61,9 +61,11 @@ pub fn trace(flags: &[&str], command: &[&str]) -> Trace {
         .output()
         .expect("running tracer");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
+    // After the header, events; findings (`{"finding":...}`) are the engine's, not events.
     let events = text
         .lines()
         .skip(1)
+        .filter(|line| !line.starts_with("{\"finding\""))
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
         .collect();
     let _ = std::fs::remove_file(&log);

@@ -15,6 +15,11 @@ struct Cli {
 enum Command {
     /// Stream process lifecycle events (fork, exec, exit, wait, reap, signals) from the kernel.
     Trace(tracer::trace::TraceArgs),
+    /// Run the zombie and dropped-signal detectors over a log written by `trace --format json`.
+    Replay(tracer::replay::ReplayArgs),
+    /// Show the process tree now, marking zombies and their reapers, namespace inits and
+    /// containers.
+    Tree(tracer::tree::TreeArgs),
     /// Run as a container's PID 1: reap every child, forward signals, report what was reaped.
     Init(tracer::init::InitArgs),
 }
@@ -24,6 +29,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Trace(args) => tracer::trace::run(args),
         Command::Init(args) => tracer::init::run(args),
+        Command::Replay(args) => tracer::replay::run(args),
+        Command::Tree(args) => tracer::tree::run(args),
     };
     match result {
         Ok(code) => code,

@@ -5,7 +5,10 @@ use std::io::{self, BufWriter, Write};
 use serde::{Deserialize, Serialize};
 
 use super::Sink;
-use crate::event::{Event, LOG_FORMAT_VERSION};
+use crate::{
+    engine::Finding,
+    event::{Event, LOG_FORMAT_VERSION},
+};
 
 /// The first line of a JSON Lines log.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -26,7 +29,6 @@ pub struct JsonSink {
 
 impl JsonSink {
     pub fn new(out: Box<dyn Write>, start_ns: u64) -> io::Result<Self> {
-        let mut out = BufWriter::with_capacity(64 * 1024, out);
         let header = LogHeader {
             tracer_log: LOG_FORMAT_VERSION,
             start_ns,
@@ -35,7 +37,14 @@ impl JsonSink {
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_default(),
         };
-        serde_json::to_writer(&mut out, &header)?;
+        Self::with_header(out, &header)
+    }
+
+    /// A sink whose first line is `header` as given: `tracer replay` passes on the header of
+    /// the log it reads, so its JSON output is again a log of the same trace.
+    pub fn with_header(out: Box<dyn Write>, header: &LogHeader) -> io::Result<Self> {
+        let mut out = BufWriter::with_capacity(64 * 1024, out);
+        serde_json::to_writer(&mut out, header)?;
         out.write_all(b"\n")?;
         Ok(Self { out })
     }
@@ -44,6 +53,11 @@ impl JsonSink {
 impl Sink for JsonSink {
     fn event(&mut self, event: &Event) -> io::Result<()> {
         super::json_event::write_event(&mut self.out, event)?;
+        self.out.write_all(b"\n")
+    }
+
+    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, finding)?;
         self.out.write_all(b"\n")
     }
 

@@ -7,14 +7,16 @@ mod text;
 
 use std::io::{self, Write};
 
-pub use json::JsonSink;
+pub use json::{JsonSink, LogHeader};
 pub use text::TextSink;
 
-use crate::event::Event;
+use crate::{engine::Finding, event::Event};
 
 /// A destination for events.
 pub trait Sink {
     fn event(&mut self, event: &Event) -> io::Result<()>;
+    /// A conclusion of the engine, interleaved with the events in time order.
+    fn finding(&mut self, finding: &Finding) -> io::Result<()>;
     /// Pushes out what is buffered (called when the ring buffer has been drained, so output
     /// keeps pace with events without a write per event).
     fn flush(&mut self) -> io::Result<()>;

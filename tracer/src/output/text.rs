@@ -35,6 +35,11 @@ impl Sink for TextSink {
         self.out.write_all(self.line.as_bytes())
     }
 
+    fn finding(&mut self, finding: &crate::engine::Finding) -> io::Result<()> {
+        let rel = finding.ts_ns().saturating_sub(self.start_ns) as f64 / 1e9;
+        writeln!(self.out, "{rel:>11.6} {finding}")
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
@@ -161,7 +166,11 @@ fn write_wait(line: &mut String, w: &Wait) -> std::fmt::Result {
             crate::event::WaitSyscall::Wait4 => "wait4",
             crate::event::WaitSyscall::Waitid => "waitid",
         };
-        write!(line, "{syscall} failed: {}", errno_name(w.ret.unsigned_abs()))?;
+        write!(
+            line,
+            "{syscall} failed: {}",
+            errno_name(w.ret.unsigned_abs())
+        )?;
     } else if w.reaped || (w.ret > 0 && w.status.is_none()) {
         write!(line, "collected {child}")?;
         if let Some(status) = w

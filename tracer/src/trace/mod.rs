@@ -63,6 +63,8 @@ pub struct TraceArgs {
     /// Stop after DURATION (500ms, 5s, 2m, 1h).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    #[command(flatten)]
+    pub engine: crate::engine::EngineArgs,
     /// Ring buffer size: a power of two, at least 4K (e.g. 256K, 8M, 64M).
     #[arg(long, value_name = "BYTES", value_parser = parse_ring_size,
           default_value = "8M")]
@@ -136,6 +138,9 @@ struct Pipeline {
     subtree: Option<Subtree>,
     comms: CommCache,
     stats: Stats,
+    /// The detectors, fed what the subtree filter lets through (what the log holds, so that
+    /// a replay of the log finds the same).
+    engine: crate::engine::live::LiveEngine,
 }
 
 impl Pipeline {
@@ -146,11 +151,29 @@ impl Pipeline {
             .subtree
             .as_mut()
             .is_none_or(|tree| tree.observe(&event));
+        if in_subtree {
+            for finding in self.engine.before(&event) {
+                self.sink.finding(&finding)?;
+            }
+        }
         if in_subtree && self.kinds.shows(event.data.kind()) {
             self.stats.shown(&event);
             self.sink.event(&event)?;
         }
+        if in_subtree {
+            for finding in self.engine.after(&event) {
+                self.sink.finding(&finding)?;
+            }
+        }
         Ok(())
+    }
+
+    /// Deadlines (zombie-after, blocked-after) that passed with no event to notice them.
+    fn tick(&mut self) -> io::Result<()> {
+        for finding in self.engine.tick() {
+            self.sink.finding(&finding)?;
+        }
+        self.sink.flush()
     }
 
     /// Reads everything in the ring buffer; returns how many records there were.
@@ -212,6 +235,7 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
         subtree,
         comms: CommCache::from_proc(),
         stats: Stats::default(),
+        engine: crate::engine::live::LiveEngine::new((&args.engine).into()),
     };
     // The log's first line, out now: its presence tells a watcher the probes are attached.
     pipeline.sink.flush().context("writing events")?;
@@ -272,6 +296,12 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
                     forget_vanished(tree);
                 }
             }
+            _ = sleep_until(pipeline.engine.wake_at().unwrap_or(far_future)),
+                if pipeline.engine.wake_at().is_some() => {
+                // Events already in the ring buffer come first: they may settle the deadline.
+                pipeline.drain(ring.get_mut()).context("writing events")?;
+                pipeline.tick().context("writing events")?;
+            }
             _ = interrupt.recv() => break End::Signal(libc::SIGINT),
             _ = terminate.recv() => break End::Signal(libc::SIGTERM),
             _ = sleep_until(deadline.unwrap_or(far_future)), if deadline.is_some() => {
@@ -294,8 +324,12 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
         };
         pipeline.handle(event).context("writing events")?;
     }
+    for finding in pipeline.engine.finish() {
+        pipeline.sink.finding(&finding).context("writing events")?;
+    }
     pipeline.sink.flush().context("writing events")?;
     eprintln!("tracer: {}", pipeline.stats.summary(probes.errors()));
+    eprintln!("tracer: {}", pipeline.engine.summary());
 
     let code = match (&end, command_status) {
         (_, Some(status)) => shell_code(status),

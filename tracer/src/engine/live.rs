@@ -1,0 +1,125 @@
+//! The engine as the live tracer runs it: bootstrapped from /proc, reconciled with /proc
+//! after lost events, cgroups resolved to containers as they appear, and woken by a timer
+//! only while a deadline is outstanding. This is the I/O the engine itself does not do.
+
+use std::{
+    collections::HashSet,
+    fs,
+    os::unix::fs::MetadataExt as _,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use super::{Config, Engine, Finding, Summary, snapshot::snapshot};
+use crate::{clock, event::Event};
+
+/// A /proc reconcile at most this often, however often events are lost: a scan of /proc is
+/// the expensive part, and losses come in bursts.
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+
+pub struct LiveEngine {
+    engine: Engine,
+    last_reconcile: Option<Instant>,
+    /// cgroup ids looked for in /sys/fs/cgroup and not found (each is looked for once).
+    unresolved: HashSet<u64>,
+}
+
+impl LiveEngine {
+    /// Bootstraps from /proc now. Call it once the ring buffer is open, before reading it.
+    pub fn new(config: Config) -> Self {
+        let mut engine = Engine::new(config);
+        engine.bootstrap(&snapshot(clock::boot_ns()));
+        Self {
+            engine,
+            last_reconcile: None,
+            unresolved: HashSet::new(),
+        }
+    }
+
+    /// The deadlines passed by the time of `event`: call before showing it.
+    pub fn before(&mut self, event: &Event) -> Vec<Finding> {
+        self.engine.tick(event.ts_ns)
+    }
+
+    /// What `event` changes: call after showing it.
+    pub fn after(&mut self, event: &Event) -> Vec<Finding> {
+        let cgroup = event.task.cgroup_id;
+        if cgroup != 0
+            && !self.engine.knows_cgroup(cgroup)
+            && self.unresolved.insert(cgroup)
+            && let Some(path) = cgroup_path(cgroup)
+        {
+            self.engine.learn_cgroup(cgroup, &path);
+        }
+        let mut out = self.engine.observe(event);
+        if self.engine.needs_reconcile()
+            && self
+                .last_reconcile
+                .is_none_or(|t| t.elapsed() >= RECONCILE_EVERY)
+        {
+            self.last_reconcile = Some(Instant::now());
+            out.extend(self.engine.reconcile(&snapshot(clock::boot_ns())));
+        }
+        out
+    }
+
+    /// When the timer should next call [`tick`](Self::tick); `None` while nothing is
+    /// outstanding, so an idle tracer does not wake up.
+    pub fn wake_at(&self) -> Option<tokio::time::Instant> {
+        let deadline = self.engine.next_deadline()?;
+        let wait = Duration::from_nanos(deadline.saturating_sub(clock::boot_ns()));
+        // A little late rather than early: events stamped before the deadline may still be
+        // on their way through the ring buffer.
+        Some(tokio::time::Instant::now() + wait + Duration::from_millis(20))
+    }
+
+    /// The deadlines passed by now.
+    pub fn tick(&mut self) -> Vec<Finding> {
+        self.engine.tick(clock::boot_ns())
+    }
+
+    /// The end of the trace: a last reconcile if events were lost since the previous one
+    /// (reconciles are rate-limited), then what is still open.
+    pub fn finish(&mut self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if self.engine.needs_reconcile() {
+            out.extend(self.engine.reconcile(&snapshot(clock::boot_ns())));
+        }
+        out.extend(self.engine.finish());
+        out
+    }
+
+    pub fn summary(&self) -> Summary {
+        self.engine.summary()
+    }
+}
+
+/// The cgroup v2 path whose directory has inode `id` (the id events carry), searched under
+/// /sys/fs/cgroup to a bounded depth and breadth.
+fn cgroup_path(id: u64) -> Option<String> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut queue = vec![(root.to_path_buf(), 0)];
+    let mut visited = 0;
+    while let Some((dir, depth)) = queue.pop() {
+        visited += 1;
+        if visited > 20_000 {
+            return None;
+        }
+        let Ok(meta) = fs::metadata(&dir) else {
+            continue;
+        };
+        if meta.ino() == id {
+            let rel = dir.strip_prefix(root).ok()?;
+            return Some(format!("/{}", rel.display()));
+        }
+        if depth >= 8 {
+            continue;
+        }
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                queue.push((entry.path(), depth + 1));
+            }
+        }
+    }
+    None
+}

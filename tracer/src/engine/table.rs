@@ -1,0 +1,541 @@
+//! The process table: one entry per process *incarnation*, named by (host pid, start time).
+//!
+//! Entries live in a slab addressed by `u32` index so that parent, child and sibling links are
+//! four bytes each and an entry stays put while it exists. The pid index points at the newest
+//! incarnation of each pid; older ones (reaped, kept for the retention window) hang off it in
+//! a chain, so PID reuse never merges two processes.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    hash::{BuildHasherDefault, Hasher},
+};
+
+use crate::event::Comm;
+
+/// No entry.
+pub const NONE: u32 = u32::MAX;
+
+/// Flags of an entry.
+pub mod flag {
+    /// Its last thread exited (a zombie unless also `REAPED`).
+    pub const EXITED: u16 = 1 << 0;
+    pub const REAPED: u16 = 1 << 1;
+    /// It vanished without its exit being seen (events lost); found out from /proc.
+    pub const EXIT_MISSED: u16 = 1 << 2;
+    /// Its start time came from /proc: exact only to a clock tick.
+    pub const START_FROM_PROC: u16 = 1 << 3;
+    /// PID 1 of its PID namespace.
+    pub const NS_INIT: u16 = 1 << 4;
+    /// Seen to adopt an orphan that its namespace's init would otherwise have got.
+    pub const SUBREAPER: u16 = 1 << 5;
+    /// Its parent now is not the one that started it.
+    pub const ADOPTED: u16 = 1 << 6;
+    /// A `zombie` finding was made about it.
+    pub const ZOMBIE_REPORTED: u16 = 1 << 7;
+    /// Stopped by a stop signal.
+    pub const STOPPED: u16 = 1 << 8;
+    /// Born during the trace (its fork was seen), so "never" about it means never.
+    pub const BORN_IN_TRACE: u16 = 1 << 9;
+    /// Its exit time is a lower bound: it exited before the trace started.
+    pub const EXIT_BEFORE_TRACE: u16 = 1 << 10;
+    /// A stand-in for a process known only by pid (a namespace init never seen yet); the first
+    /// event from that pid fills it in.
+    pub const PLACEHOLDER: u16 = 1 << 11;
+    /// A `zombie` finding was made about it at some point (`ZOMBIE_REPORTED` is cleared when
+    /// a new reaper adopts it, to report that one too).
+    pub const EVER_REPORTED: u16 = 1 << 12;
+}
+
+/// One exec of a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecRecord {
+    pub ts_ns: u64,
+    pub filename: Box<str>,
+}
+
+/// Execs kept per process: the first and the latest ones; a process that execs in a loop
+/// does not grow its entry.
+pub const MAX_EXECS: usize = 4;
+
+/// What the table knows about one process.
+#[derive(Clone, Debug)]
+pub struct Proc {
+    pub pid: u32,
+    pub ns_pid: u32,
+    pub pidns: u32,
+    pub parent: u32,
+    pub first_child: u32,
+    pub next_sibling: u32,
+    pub prev_sibling: u32,
+    /// The previous incarnation of this pid still in the table.
+    pub older: u32,
+    /// The parent whose exit orphaned it (check `orphaned_by_start`: the slot may be reused).
+    pub orphaned_by: u32,
+    /// Unreaped exited children it holds.
+    pub zombies_held: u32,
+    /// Of those, the ones reported as zombies.
+    pub zombies_reported: u32,
+    /// Adopted children it has reaped with wait().
+    pub reaped_adopted: u32,
+    /// `zombies_reported` when a leak was last reported about it.
+    pub leak_reported: u32,
+    /// Raw wait status of its exit.
+    pub exit_status: u32,
+    pub start_ns: u64,
+    pub orphaned_by_start: u64,
+    pub cgroup_id: u64,
+    /// 0: alive.
+    pub exit_ns: u64,
+    pub reaped_ns: u64,
+    /// When it was last reparented.
+    pub adopted_ns: u64,
+    /// Last wait call of any kind; last one for any child (pid -1 / P_ALL).
+    pub last_wait_ns: u64,
+    pub last_wait_any_ns: u64,
+    pub comm: Comm,
+    pub flags: u16,
+    /// Signals tracked as pending for it (so its exit looks for them only when there are).
+    pub pending_signals: u8,
+    /// Exact-size: most processes exec once, and a Vec would reserve room for four.
+    pub execs: Box<[ExecRecord]>,
+}
+
+impl Proc {
+    pub fn new(pid: u32, start_ns: u64, comm: Comm) -> Self {
+        Self {
+            pid,
+            ns_pid: pid,
+            pidns: 0,
+            parent: NONE,
+            first_child: NONE,
+            next_sibling: NONE,
+            prev_sibling: NONE,
+            older: NONE,
+            orphaned_by: NONE,
+            zombies_held: 0,
+            zombies_reported: 0,
+            reaped_adopted: 0,
+            leak_reported: 0,
+            exit_status: 0,
+            start_ns,
+            orphaned_by_start: 0,
+            cgroup_id: 0,
+            exit_ns: 0,
+            reaped_ns: 0,
+            adopted_ns: 0,
+            last_wait_ns: 0,
+            last_wait_any_ns: 0,
+            comm,
+            flags: 0,
+            pending_signals: 0,
+            execs: Box::default(),
+        }
+    }
+
+    pub fn has(&self, f: u16) -> bool {
+        self.flags & f != 0
+    }
+
+    pub fn is_zombie(&self) -> bool {
+        self.flags & (flag::EXITED | flag::REAPED) == flag::EXITED
+    }
+
+    pub fn is_alive(&self) -> bool {
+        !self.has(flag::EXITED | flag::REAPED)
+    }
+
+    pub fn record_exec(&mut self, ts_ns: u64, filename: &str) {
+        let mut execs = std::mem::take(&mut self.execs).into_vec();
+        if execs.len() >= MAX_EXECS {
+            // Keep the first (what it started as) and the newest.
+            execs.remove(1);
+        }
+        execs.reserve_exact(1);
+        execs.push(ExecRecord {
+            ts_ns,
+            filename: filename.into(),
+        });
+        self.execs = execs.into_boxed_slice();
+    }
+}
+
+/// Hashes a pid: pids are dense small integers, so one multiply spreads them well and costs
+/// a fraction of SipHash (the engine does one lookup per event).
+#[derive(Default)]
+pub struct PidHasher(u64);
+
+impl Hasher for PidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (u64::from(n) ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// The multiply hasher for the engine's small integer keys (pids, signal numbers, ids).
+pub type FastHash = BuildHasherDefault<PidHasher>;
+
+pub type PidMap<V> = HashMap<u32, V, FastHash>;
+
+/// Slots per chunk of the slab. The slab grows a chunk at a time, not by doubling, so the
+/// memory held stays within one chunk of what the entries need.
+const CHUNK: usize = 1024;
+
+/// Entries in fixed-size chunks, addressed by a flat index.
+#[derive(Default)]
+struct Slab {
+    chunks: Vec<Vec<Option<Proc>>>,
+    len: usize,
+}
+
+impl Slab {
+    fn get(&self, idx: usize) -> Option<&Option<Proc>> {
+        self.chunks.get(idx / CHUNK)?.get(idx % CHUNK)
+    }
+
+    fn push(&mut self, proc: Proc) -> usize {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        self.chunks.last_mut().expect("a chunk").push(Some(proc));
+        self.len += 1;
+        self.len - 1
+    }
+
+    fn capacity(&self) -> usize {
+        self.chunks.len() * CHUNK
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Option<Proc>> {
+        self.chunks.iter().flatten()
+    }
+}
+
+impl std::ops::Index<usize> for Slab {
+    type Output = Option<Proc>;
+
+    fn index(&self, idx: usize) -> &Option<Proc> {
+        &self.chunks[idx / CHUNK][idx % CHUNK]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Slab {
+    fn index_mut(&mut self, idx: usize) -> &mut Option<Proc> {
+        &mut self.chunks[idx / CHUNK][idx % CHUNK]
+    }
+}
+
+#[derive(Default)]
+pub struct Table {
+    slots: Slab,
+    free: Vec<u32>,
+    by_pid: PidMap<u32>,
+    /// Reaped entries in the order they were reaped: (reaped at, index, start).
+    retiring: VecDeque<(u64, u32, u64)>,
+    /// ns per clock tick, to compare /proc start times with exact ones.
+    ns_per_tick: u64,
+    len: usize,
+    pub retired: u64,
+}
+
+impl Table {
+    pub fn new(ns_per_tick: u64) -> Self {
+        Self {
+            ns_per_tick: ns_per_tick.max(1),
+            ..Self::default()
+        }
+    }
+
+    pub fn set_ns_per_tick(&mut self, ns_per_tick: u64) {
+        self.ns_per_tick = ns_per_tick.max(1);
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn get(&self, idx: u32) -> Option<&Proc> {
+        self.slots.get(idx as usize)?.as_ref()
+    }
+
+    /// The entry at `idx`; panics on a dangling index, which is a bug in the table.
+    pub fn at(&self, idx: u32) -> &Proc {
+        self.slots[idx as usize].as_ref().expect("live index")
+    }
+
+    pub fn at_mut(&mut self, idx: u32) -> &mut Proc {
+        self.slots[idx as usize].as_mut().expect("live index")
+    }
+
+    /// The entry at `idx` if it is still the process that started at `start_ns`.
+    pub fn check(&self, idx: u32, start_ns: u64) -> Option<&Proc> {
+        self.get(idx).filter(|p| p.start_ns == start_ns)
+    }
+
+    fn same_start(&self, p: &Proc, start_ns: u64) -> bool {
+        if p.start_ns == start_ns || p.has(flag::PLACEHOLDER) {
+            return true;
+        }
+        p.has(flag::START_FROM_PROC) && p.start_ns / self.ns_per_tick == start_ns / self.ns_per_tick
+    }
+
+    /// The incarnation of `pid` that started at `start_ns` (exact; or to the tick for
+    /// entries read from /proc, which are then made exact).
+    pub fn lookup(&mut self, pid: u32, start_ns: u64) -> Option<u32> {
+        let mut idx = *self.by_pid.get(&pid)?;
+        while idx != NONE {
+            let p = self.at(idx);
+            if self.same_start(p, start_ns) {
+                let p = self.at_mut(idx);
+                if p.start_ns != start_ns && start_ns != 0 {
+                    p.start_ns = start_ns;
+                    p.flags &= !(flag::START_FROM_PROC | flag::PLACEHOLDER);
+                }
+                return Some(idx);
+            }
+            idx = p.older;
+        }
+        None
+    }
+
+    /// The incarnation of `pid` that started at `start_ns`, without touching the table.
+    pub fn find(&self, pid: u32, start_ns: u64) -> Option<&Proc> {
+        let mut idx = *self.by_pid.get(&pid)?;
+        while idx != NONE {
+            let p = self.at(idx);
+            if self.same_start(p, start_ns) {
+                return Some(p);
+            }
+            idx = p.older;
+        }
+        None
+    }
+
+    /// Every incarnation of `pid` in the table, newest first.
+    pub fn incarnations(&self, pid: u32) -> Vec<&Proc> {
+        let mut out = Vec::new();
+        let mut idx = self.by_pid.get(&pid).copied().unwrap_or(NONE);
+        while idx != NONE {
+            let p = self.at(idx);
+            out.push(p);
+            idx = p.older;
+        }
+        out
+    }
+
+    /// The newest incarnation of `pid`, if it is the one that started at `start_ns` (a fork's
+    /// child is always the newest: no need to walk the older ones).
+    pub fn newest_if(&self, pid: u32, start_ns: u64) -> Option<u32> {
+        let idx = *self.by_pid.get(&pid)?;
+        self.same_start(self.at(idx), start_ns).then_some(idx)
+    }
+
+    /// The newest incarnation of `pid`.
+    pub fn current(&self, pid: u32) -> Option<u32> {
+        self.by_pid.get(&pid).copied()
+    }
+
+    /// Adds an entry as the newest incarnation of its pid, under `proc.parent`.
+    pub fn insert(&mut self, mut proc: Proc) -> u32 {
+        let parent = proc.parent;
+        proc.parent = NONE;
+        proc.first_child = NONE;
+        proc.next_sibling = NONE;
+        proc.prev_sibling = NONE;
+        proc.older = self.by_pid.get(&proc.pid).copied().unwrap_or(NONE);
+        let pid = proc.pid;
+        let idx = match self.free.pop() {
+            Some(idx) => {
+                self.slots[idx as usize] = Some(proc);
+                idx
+            }
+            None => self.slots.push(proc) as u32,
+        };
+        self.by_pid.insert(pid, idx);
+        self.len += 1;
+        if parent != NONE {
+            self.link(idx, parent);
+        }
+        idx
+    }
+
+    /// Makes `idx` a child of `parent` (taking it from its current parent).
+    pub fn set_parent(&mut self, idx: u32, parent: u32) {
+        self.unlink(idx);
+        if parent != NONE {
+            self.link(idx, parent);
+        }
+    }
+
+    fn link(&mut self, idx: u32, parent: u32) {
+        let head = self.at(parent).first_child;
+        {
+            let p = self.at_mut(idx);
+            p.parent = parent;
+            p.next_sibling = head;
+            p.prev_sibling = NONE;
+        }
+        if head != NONE {
+            self.at_mut(head).prev_sibling = idx;
+        }
+        self.at_mut(parent).first_child = idx;
+    }
+
+    /// Takes `idx` out of its parent's children (its `parent` field is kept, as a record).
+    pub fn unlink(&mut self, idx: u32) {
+        let (parent, prev, next) = {
+            let p = self.at(idx);
+            (p.parent, p.prev_sibling, p.next_sibling)
+        };
+        if parent == NONE {
+            return;
+        }
+        let in_list = prev != NONE || self.at(parent).first_child == idx;
+        if !in_list {
+            return;
+        }
+        if prev != NONE {
+            self.at_mut(prev).next_sibling = next;
+        } else {
+            self.at_mut(parent).first_child = next;
+        }
+        if next != NONE {
+            self.at_mut(next).prev_sibling = prev;
+        }
+        let p = self.at_mut(idx);
+        p.prev_sibling = NONE;
+        p.next_sibling = NONE;
+    }
+
+    /// The children of `idx` still linked (alive or zombie).
+    pub fn children(&self, idx: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut c = self.at(idx).first_child;
+        while c != NONE {
+            out.push(c);
+            c = self.at(c).next_sibling;
+        }
+        out
+    }
+
+    /// Queues a reaped entry for retirement once `reaped_ns + retention` has passed.
+    pub fn retire_later(&mut self, idx: u32, reaped_ns: u64) {
+        let start = self.at(idx).start_ns;
+        self.retiring.push_back((reaped_ns, idx, start));
+    }
+
+    /// Retires entries reaped at or before `cutoff`; returns how many.
+    pub fn retire_until(&mut self, cutoff: u64) -> usize {
+        let mut n = 0;
+        while let Some(&(at, idx, start)) = self.retiring.front() {
+            if at > cutoff {
+                break;
+            }
+            self.retiring.pop_front();
+            if self.get(idx).is_some_and(|p| p.start_ns == start) {
+                self.remove(idx);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Entries waiting for retirement.
+    pub fn retiring(&self) -> usize {
+        self.retiring.len()
+    }
+
+    fn remove(&mut self, idx: u32) {
+        self.unlink(idx);
+        // Whatever still points at it as parent (children of a process whose exit was
+        // missed) loses the link rather than dangle.
+        let mut c = self.at(idx).first_child;
+        while c != NONE {
+            let next = self.at(c).next_sibling;
+            let child = self.at_mut(c);
+            child.parent = NONE;
+            child.next_sibling = NONE;
+            child.prev_sibling = NONE;
+            c = next;
+        }
+        let (pid, older) = {
+            let p = self.at(idx);
+            (p.pid, p.older)
+        };
+        // Unchain it from the incarnations of its pid.
+        match self.by_pid.get(&pid).copied() {
+            Some(head) if head == idx => {
+                if older == NONE {
+                    self.by_pid.remove(&pid);
+                } else {
+                    self.by_pid.insert(pid, older);
+                }
+            }
+            Some(mut i) => {
+                while i != NONE {
+                    let next = self.at(i).older;
+                    if next == idx {
+                        self.at_mut(i).older = older;
+                        break;
+                    }
+                    i = next;
+                }
+            }
+            None => {}
+        }
+        // Parent links of other entries that pointed here are indexes that may be reused;
+        // entries keep only children links to the living, and `orphaned_by` is checked
+        // against the start time before use.
+        self.slots[idx as usize] = None;
+        self.free.push(idx);
+        self.len -= 1;
+        self.retired += 1;
+    }
+
+    /// Every entry's index.
+    pub fn indexes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .map(|(i, _)| i as u32)
+    }
+
+    /// Bytes the table holds: slots, indexes, exec histories (an estimate from capacities;
+    /// allocator overhead not included).
+    pub fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        let slots = self.slots.capacity() * size_of::<Option<Proc>>()
+            + self.slots.chunks.capacity() * size_of::<Vec<Option<Proc>>>();
+        let free = self.free.capacity() * 4;
+        // hashbrown: one control byte per bucket plus the entry; buckets ≈ capacity × 8/7.
+        let by_pid = self.by_pid.capacity() * 8 / 7 * (size_of::<(u32, u32)>() + 1);
+        let retiring = self.retiring.capacity() * size_of::<(u64, u32, u64)>();
+        let execs: usize = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|p| {
+                p.execs.len() * size_of::<ExecRecord>()
+                    + p.execs.iter().map(|e| e.filename.len()).sum::<usize>()
+            })
+            .sum();
+        slots + free + by_pid + retiring + execs
+    }
+}

@@ -1,0 +1,176 @@
+//! `tracer replay FILE`: the engine run over a JSON Lines log written by `tracer trace
+//! --format json -o FILE`, printing the events, the findings and the summary as a live trace
+//! would. Time comes from the events, so the same log always gives the same output.
+
+mod parse;
+
+use std::{
+    fs::File,
+    io::{self, BufRead, BufReader, Read, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::{Context as _, Result, bail};
+pub use parse::parse_event;
+
+use crate::{
+    engine::{Config, Engine, EngineArgs, Finding},
+    event::{Event, LOG_FORMAT_VERSION},
+    output::{Format, JsonSink, LogHeader, Sink, TextSink},
+};
+
+/// Options of `tracer replay`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    tracer trace --format json -o run.jsonl -- npm start\n  \
+    tracer replay run.jsonl\n  \
+    tracer replay --zombie-after 1s --format json run.jsonl")]
+pub struct ReplayArgs {
+    /// A log written by `tracer trace --format json -o FILE` (`-` for standard input).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+pub fn run(args: ReplayArgs) -> Result<ExitCode> {
+    let input: Box<dyn Read> = if args.file.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(
+            File::open(&args.file)
+                .with_context(|| format!("cannot open {}", args.file.display()))?,
+        )
+    };
+    let stdout: Box<dyn Write> = Box::new(io::stdout().lock());
+    let summary = replay(
+        input,
+        &args.file,
+        args.format,
+        Config::from(&args.engine),
+        stdout,
+    )?;
+    eprintln!("tracer: {summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a replay ends with: the engine's summary, and a note if the log was cut short.
+pub struct Replayed {
+    pub summary: crate::engine::Summary,
+    pub lines: u64,
+    pub truncated: Option<u64>,
+}
+
+impl std::fmt::Display for Replayed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "replayed {} lines\n{}", self.lines, self.summary)
+    }
+}
+
+/// Replays the log read from `input` (named `name` in messages) into `out`.
+pub fn replay(
+    input: Box<dyn Read>,
+    name: &Path,
+    format: Format,
+    config: Config,
+    out: Box<dyn Write>,
+) -> Result<Replayed> {
+    let name = name.display();
+    let mut reader = BufReader::with_capacity(256 * 1024, input);
+    let mut line = Vec::with_capacity(1024);
+    let read = |reader: &mut BufReader<Box<dyn Read>>, line: &mut Vec<u8>| {
+        line.clear();
+        reader
+            .read_until(b'\n', line)
+            .with_context(|| format!("reading {name}"))
+    };
+    if read(&mut reader, &mut line)? == 0 {
+        bail!("{name} is empty: not a tracer log");
+    }
+    let header = parse_header(&line).with_context(|| format!("{name}:1"))?;
+    let mut sink: Box<dyn Sink> = match format {
+        Format::Text => Box::new(TextSink::new(out, header.start_ns)),
+        Format::Json => Box::new(JsonSink::with_header(out, &header)?),
+    };
+    let mut engine = Engine::new(config);
+    let mut lineno = 1u64;
+    let mut truncated = None;
+    let emit = |sink: &mut Box<dyn Sink>, findings: Vec<Finding>| -> Result<()> {
+        for f in &findings {
+            sink.finding(f).context("writing the output")?;
+        }
+        Ok(())
+    };
+    loop {
+        if read(&mut reader, &mut line)? == 0 {
+            break;
+        }
+        lineno += 1;
+        let complete = line.last() == Some(&b'\n');
+        let text = trim(&line);
+        if text.is_empty() || is_derived(text) {
+            continue;
+        }
+        let event: Event = match parse_event(text) {
+            Ok(event) => event,
+            // The writer died mid-line: the last line has no newline and does not parse.
+            Err(_) if !complete => {
+                truncated = Some(lineno);
+                eprintln!(
+                    "tracer: {name}:{lineno}: the last line is cut short (the writer stopped \
+                     mid-line); replayed up to the line before"
+                );
+                break;
+            }
+            Err(err) => bail!("{name}:{lineno}: not an event: {err}"),
+        };
+        emit(&mut sink, engine.tick(event.ts_ns))?;
+        sink.event(&event).context("writing the output")?;
+        emit(&mut sink, engine.observe(&event))?;
+    }
+    emit(&mut sink, engine.finish())?;
+    sink.flush().context("writing the output")?;
+    Ok(Replayed {
+        summary: engine.summary(),
+        lines: lineno,
+        truncated,
+    })
+}
+
+fn trim(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    &line[..end]
+}
+
+/// Lines a live trace derived from the events (its findings): the replay derives its own.
+fn is_derived(line: &[u8]) -> bool {
+    line.starts_with(b"{\"finding\"")
+}
+
+fn parse_header(line: &[u8]) -> Result<LogHeader> {
+    #[derive(serde::Deserialize)]
+    struct Version {
+        tracer_log: u32,
+    }
+    let version: Version = serde_json::from_slice(trim(line)).map_err(|_| {
+        anyhow::anyhow!(
+            "not a tracer log: the first line should be a header like {{\"tracer_log\":1,...}}"
+        )
+    })?;
+    if version.tracer_log > LOG_FORMAT_VERSION {
+        bail!(
+            "log format version {} is newer than this tracer reads (up to {}): replay it with a \
+             newer tracer",
+            version.tracer_log,
+            LOG_FORMAT_VERSION
+        );
+    }
+    serde_json::from_slice(trim(line)).context("malformed log header")
+}
