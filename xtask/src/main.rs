@@ -1,5 +1,6 @@
 //! `cargo xtask`: set-up, build, run and test of the tracer workspace.
 
+mod bench;
 mod build;
 mod sysroot;
 mod test;
@@ -33,6 +34,9 @@ enum Command {
         /// Only tests whose name contains this.
         filter: Option<String>,
     },
+    /// Measure overhead, signal accounting and ring buffer loss against bpftrace and forkstat
+    /// (as root; installs them); prints a table and writes target/bench/results.json.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         Command::Build => build::build().map(|_| ()),
         Command::Run { args } => build::run(&args),
         Command::Test { filter } => test::run(filter.as_deref()),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
