@@ -2,6 +2,7 @@
 
 mod bench;
 mod build;
+mod fuzz;
 mod sysroot;
 mod test;
 mod toolchain;
@@ -37,6 +38,8 @@ enum Command {
     /// Measure overhead, signal accounting and ring buffer loss against bpftrace and forkstat
     /// (as root; installs them); prints a table and writes target/bench/results.json.
     Bench(bench::BenchArgs),
+    /// Fuzz the wire decoder with cargo-fuzz (nightly; installs cargo-fuzz if missing).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Run { args } => build::run(&args),
         Command::Test { filter } => test::run(filter.as_deref()),
         Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
