@@ -1,7 +1,8 @@
 /* Workloads for `cargo xtask bench`. Each runs for a fixed time (or a fixed count) and prints
  * what it did as "key=value" lines, so the bench measures throughput, not elapsed time.
  *
- *   workload fork|exec|thread|pipeline MS [WORKERS]   loop for MS ms in WORKERS processes
+ *   workload fork|exec|thread|pipeline MS [WORKERS]   loop for MS ms in WORKERS processes;
+ *                                                     print ops, ns, and the CPU they took
  *   workload signals N [FILE]                         send N SIGUSR1 to itself, to a handler;
  *                                                     report to FILE (default: stdout)
  */
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +21,20 @@ static long long now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* CPU time (user + system) of this process and every child it has waited for, in ns: what the
+ * work cost, probes included (they run in the context of the task that forks, execs, exits). */
+static long long cpu_ns(void) {
+    long long total = 0;
+    int who[2] = {RUSAGE_SELF, RUSAGE_CHILDREN};
+    for (int i = 0; i < 2; i++) {
+        struct rusage ru;
+        getrusage(who[i], &ru);
+        total += (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+                 (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+    }
+    return total;
 }
 
 static void *thread_main(void *arg) { return arg; }
@@ -130,6 +146,6 @@ int main(int argc, char **argv) {
         while (wait(NULL) > 0) {}
     }
     long long ns = now_ns() - start;
-    printf("ops=%lld\nns=%lld\n", ops, ns);
+    printf("ops=%lld\nns=%lld\ncpu_ns=%lld\n", ops, ns, cpu_ns());
     return 0;
 }

@@ -191,6 +191,14 @@ impl Running {
         Ok(())
     }
 
+    /// CPU time the observer has used so far (all its threads), in seconds; 0 for none.
+    pub fn cpu_s(&self) -> f64 {
+        self.child
+            .as_ref()
+            .and_then(|c| cpu_s(c.id()))
+            .unwrap_or(0.0)
+    }
+
     /// SIGINT, then the lost count from its summary (the tracer's `…, N lost` line).
     pub fn stop(mut self) -> Result<Stopped> {
         let Some(mut child) = self.child.take() else {
@@ -238,6 +246,19 @@ pub fn interrupt(pid: u32) {
     unsafe {
         libc::kill(pid as libc::pid_t, libc::SIGINT);
     }
+}
+
+/// utime + stime of a whole process, from `/proc/PID/stat`, in seconds (clock-tick resolution).
+fn cpu_s(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 counting from 0 after it.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some(ticks as f64 / hz.max(1) as f64)
 }
 
 /// What `/proc/PID/fd/*` point to.

@@ -37,7 +37,8 @@ pub fn run(ctx: &Context) -> Result<Section> {
         );
         let base = ctx
             .workloads
-            .rate(Workload::Fork, ctx.args.run_ms, workers)?;
+            .run(Workload::Fork, ctx.args.run_ms, workers)?
+            .rate;
         untraced.push(base);
         for (i, size) in RING_SIZES.iter().enumerate() {
             let running = ctx
@@ -45,7 +46,8 @@ pub fn run(ctx: &Context) -> Result<Section> {
                 .start(Observer::Tracer, &["--ring-size", size])?;
             let rate = ctx
                 .workloads
-                .rate(Workload::Fork, ctx.args.run_ms, workers)?;
+                .run(Workload::Fork, ctx.args.run_ms, workers)?
+                .rate;
             let stopped = running.stop()?;
             runs[i].ratios.push(rate / base);
             runs[i].events.extend(stopped.events);

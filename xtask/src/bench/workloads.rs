@@ -46,6 +46,15 @@ impl Workload {
     }
 }
 
+/// One timed run.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    /// Units per second of wall time.
+    pub rate: f64,
+    /// CPU time (user + system, workload and its children) per unit, in ns.
+    pub cpu_per_op_ns: f64,
+}
+
 pub struct Workloads {
     binary: PathBuf,
 }
@@ -73,8 +82,8 @@ impl Workloads {
         &self.binary
     }
 
-    /// Runs `workload` for `ms` in `workers` processes; returns units per second.
-    pub fn rate(&self, workload: Workload, ms: u64, workers: u32) -> Result<f64> {
+    /// Runs `workload` for `ms` in `workers` processes.
+    pub fn run(&self, workload: Workload, ms: u64, workers: u32) -> Result<Run> {
         let output = Command::new(&self.binary)
             .args([workload.mode(), &ms.to_string(), &workers.to_string()])
             .stderr(Stdio::inherit())
@@ -86,7 +95,11 @@ impl Workloads {
         let stdout = String::from_utf8_lossy(&output.stdout);
         let ops = value(&stdout, "ops")?;
         let ns = value(&stdout, "ns")?;
-        Ok(ops as f64 / (ns as f64 / 1e9))
+        let cpu_ns = value(&stdout, "cpu_ns")?;
+        Ok(Run {
+            rate: ops as f64 / (ns as f64 / 1e9),
+            cpu_per_op_ns: cpu_ns as f64 / ops.max(1) as f64,
+        })
     }
 }
 
