@@ -16,7 +16,7 @@ use serde_json::json;
 use super::{
     Context,
     report::Section,
-    runners::{summary_kind, tracer_summary},
+    runners::{Observer, summary_kind, tracer_summary},
     stats::{Summary, thousands},
     workloads::value,
 };
@@ -34,14 +34,26 @@ struct Traced {
     lost: u64,
     summary_signal: Option<u64>,
     peak_rss_kib: u64,
+    /// Largest resident set seen while the storm ran (VmRSS, sampled every 20 ms).
+    max_rss_kib: u64,
     /// From the workload's last signal to the tracer's exit: how far behind it was.
     drain_s: f64,
+}
+
+impl Traced {
+    /// SIGUSR1 signal and delivery events the log should have had and did not.
+    fn missing(&self) -> u64 {
+        self.sent.saturating_sub(self.seen_signal) + self.handled.saturating_sub(self.seen_deliver)
+    }
 }
 
 pub fn run(ctx: &Context) -> Result<Section> {
     let n = ctx.args.signals;
     let mut untraced = Vec::new();
     let mut traced = Vec::new();
+    // The tracer on the whole host writing text to /dev/null: the cost without the JSON log
+    // and the bench reading it. (rate, lost) per run.
+    let mut quiet = Vec::new();
     for round in 0..ctx.args.signal_repeats {
         eprintln!(
             "bench: signal storm round {}/{}: {} signals",
@@ -51,6 +63,10 @@ pub fn run(ctx: &Context) -> Result<Section> {
         );
         untraced.push(untraced_rate(ctx, n)?);
         traced.push(traced_run(ctx, n)?);
+        let running = ctx.observers.start(Observer::Tracer, &[])?;
+        let rate = untraced_rate(ctx, n)?;
+        let stopped = running.stop()?;
+        quiet.push((rate, stopped.lost.unwrap_or(0)));
     }
 
     let rates: Vec<f64> = traced.iter().map(|t| t.rate).collect();
@@ -59,6 +75,12 @@ pub fn run(ctx: &Context) -> Result<Section> {
         .zip(&untraced)
         .map(|(t, u)| t.rate / u)
         .collect();
+    let quiet_ratios: Vec<f64> = quiet
+        .iter()
+        .zip(&untraced)
+        .map(|((q, _), u)| q / u)
+        .collect();
+    let quiet_ratio_s = Summary::of(&quiet_ratios);
     let untraced_s = Summary::of(&untraced);
     let rate_s = Summary::of(&rates);
     let ratio_s = Summary::of(&ratios);
@@ -90,8 +112,30 @@ pub fn run(ctx: &Context) -> Result<Section> {
             per_run(&|t| thousands(t.lost)),
         ],
         vec![
-            "tracer peak RSS, per run".into(),
-            per_run(&|t| format!("{:.1} MiB", t.peak_rss_kib as f64 / 1024.0)),
+            "ratio under `tracer trace -o /dev/null` (whole host, text)".into(),
+            quiet_ratio_s.map_or("—".into(), |s| s.ratio_text()),
+        ],
+        vec![
+            "lost under `tracer trace -o /dev/null`, per run".into(),
+            quiet
+                .iter()
+                .map(|(_, l)| thousands(*l))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ],
+        vec![
+            "missing from the log / tracer's lost count, per run".into(),
+            per_run(&|t| format!("{} / {}", thousands(t.missing()), thousands(t.lost))),
+        ],
+        vec![
+            "tracer RSS: peak (VmHWM) / largest sampled in the storm, per run".into(),
+            per_run(&|t| {
+                format!(
+                    "{:.1} / {:.1} MiB",
+                    t.peak_rss_kib as f64 / 1024.0,
+                    t.max_rss_kib as f64 / 1024.0
+                )
+            }),
         ],
         vec![
             "tracer done after the storm, per run".into(),
@@ -101,10 +145,7 @@ pub fn run(ctx: &Context) -> Result<Section> {
     let exact = traced
         .iter()
         .all(|t| t.seen_signal == t.sent && t.seen_deliver == t.handled && t.lost == 0);
-    let missing: u64 = traced
-        .iter()
-        .map(|t| t.sent.saturating_sub(t.seen_signal) + t.handled.saturating_sub(t.seen_deliver))
-        .sum();
+    let missing: u64 = traced.iter().map(Traced::missing).sum();
     let lost: u64 = traced.iter().map(|t| t.lost).sum();
     let notes = vec![if exact {
         "- Every signal sent and every delivery was in the log, nothing lost.".to_owned()
@@ -130,6 +171,7 @@ pub fn run(ctx: &Context) -> Result<Section> {
                 "summary_signal": t.summary_signal,
                 "lost": t.lost,
                 "peak_rss_kib": t.peak_rss_kib,
+                "max_rss_kib": t.max_rss_kib,
                 "drain_s": t.drain_s,
             })
         })
@@ -149,6 +191,8 @@ pub fn run(ctx: &Context) -> Result<Section> {
             "untraced_rate_per_s": untraced_s.map(|s| s.json()),
             "traced_rate_per_s": rate_s.map(|s| s.json()),
             "ratio_to_untraced": ratio_s.map(|s| s.json()),
+            "devnull_ratio_to_untraced": quiet_ratio_s.map(|s| s.json()),
+            "devnull_lost": quiet.iter().map(|(_, l)| *l).collect::<Vec<_>>(),
             "exact": exact,
             "runs": json_runs,
         }),
@@ -184,9 +228,10 @@ fn traced_run(ctx: &Context, n: u64) -> Result<Traced> {
     let counter = std::thread::spawn(move || count(stdout));
 
     let pid = child.id();
-    let mut peak_rss_kib = 0;
+    let (mut peak_rss_kib, mut max_rss_kib) = (0, 0);
     let status = loop {
-        peak_rss_kib = peak_rss_kib.max(hwm_kib(pid).unwrap_or(0));
+        peak_rss_kib = peak_rss_kib.max(memory_kib(pid, "VmHWM:").unwrap_or(0));
+        max_rss_kib = max_rss_kib.max(memory_kib(pid, "VmRSS:").unwrap_or(0));
         if let Some(status) = child.try_wait()? {
             break status;
         }
@@ -223,6 +268,7 @@ fn traced_run(ctx: &Context, n: u64) -> Result<Traced> {
         lost: summary.lost,
         summary_signal: summary_kind(&stderr, "signal"),
         peak_rss_kib,
+        max_rss_kib,
         drain_s,
     })
 }
@@ -271,12 +317,12 @@ fn field(line: &str, key: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Peak resident set of `pid` so far (`VmHWM`), in KiB.
-fn hwm_kib(pid: u32) -> Option<u64> {
+/// A `/proc/PID/status` memory line (`VmHWM:`, `VmRSS:`), in KiB.
+fn memory_kib(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(key))?
         .trim()
         .trim_end_matches("kB")
         .trim()
