@@ -26,10 +26,10 @@ use crate::build;
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Interleaved rounds for the overhead section.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 7)]
     pub repeats: u32,
     /// Length of one workload run, in milliseconds.
-    #[arg(long, default_value_t = 1500)]
+    #[arg(long, default_value_t = 1000)]
     pub run_ms: u64,
     /// Signals sent in one signal storm run.
     #[arg(long, default_value_t = 1_000_000)]

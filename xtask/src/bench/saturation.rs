@@ -1,6 +1,6 @@
 //! Section 3: saturation. Both cores run the fork loop at full speed under `tracer trace -o
 //! /dev/null --ring-size SIZE`, for ring sizes from 4K to the default 8M (interleaved over
-//! the rounds, with an untraced run first in each); loss per size is what sizes the ring.
+//! the rounds, each after an untraced run); loss per size is what sizes the ring.
 
 use anyhow::Result;
 use serde_json::json;
@@ -35,12 +35,14 @@ pub fn run(ctx: &Context) -> Result<Section> {
             round + 1,
             ctx.args.saturation_repeats
         );
-        let base = ctx
-            .workloads
-            .run(Workload::Fork, ctx.args.run_ms, workers)?
-            .rate;
-        untraced.push(base);
         for (i, size) in RING_SIZES.iter().enumerate() {
+            // An untraced run right before each traced one: other load on a shared machine
+            // drifts within a round.
+            let base = ctx
+                .workloads
+                .run(Workload::Fork, ctx.args.run_ms, workers)?
+                .rate;
+            untraced.push(base);
             let running = ctx
                 .observers
                 .start(Observer::Tracer, &["--ring-size", size])?;
