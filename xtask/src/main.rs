@@ -1,6 +1,8 @@
 //! `cargo xtask`: set-up, build, run and test of the tracer workspace.
 
+mod bench;
 mod build;
+mod fuzz;
 mod sysroot;
 mod test;
 mod toolchain;
@@ -33,6 +35,11 @@ enum Command {
         /// Only tests whose name contains this.
         filter: Option<String>,
     },
+    /// Measure overhead, signal accounting and ring buffer loss against bpftrace and forkstat
+    /// (as root; installs them); prints a table and writes target/bench/results.json.
+    Bench(bench::BenchArgs),
+    /// Fuzz the wire decoder with cargo-fuzz (nightly; installs cargo-fuzz if missing).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +49,8 @@ fn main() -> ExitCode {
         Command::Build => build::build().map(|_| ()),
         Command::Run { args } => build::run(&args),
         Command::Test { filter } => test::run(filter.as_deref()),
+        Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

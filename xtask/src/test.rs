@@ -2,8 +2,8 @@
 //!
 //! Test binaries are built as the invoking user, then run one after another (as root: through
 //! sudo when the user is not root), so that only the test processes get privileges. They are
-//! built with the release profile: the kernel tests run the same `tracer` binary that
-//! `cargo xtask build` made, and nothing is compiled twice.
+//! built with the dev profile: overflow checks stay on, so the hostile-input tests catch
+//! arithmetic a crafted record could break.
 
 use std::process::{Command, Stdio};
 

@@ -1,0 +1,201 @@
+//! Section 1: kernel overhead. Each workload untraced and under each observer, interleaved
+//! (untraced, tracer, bpftrace, forkstat, untraced, …), each observer started and attached
+//! before the workload and stopped after it.
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use super::{
+    Context,
+    report::Section,
+    runners::Observer,
+    stats::{Summary, thousands},
+    workloads::Workload,
+};
+
+#[derive(Default)]
+struct Cell {
+    rates: Vec<f64>,
+    /// Rate over the same round's untraced rate.
+    ratios: Vec<f64>,
+    /// Work per CPU-second over the same round's untraced work per CPU-second: the cost of
+    /// the probes in the workload's own context, which other load on the machine hardly moves.
+    cpu_ratios: Vec<f64>,
+    /// CPU the observer process itself used during the run, in % of one CPU.
+    observer_cpu: Vec<f64>,
+    lost: Vec<u64>,
+}
+
+pub fn run(ctx: &Context) -> Result<Section> {
+    let observers = ctx.observers.available();
+    let mut cells: Vec<Vec<Cell>> = Workload::ALL
+        .iter()
+        .map(|_| observers.iter().map(|_| Cell::default()).collect())
+        .collect();
+    for round in 0..ctx.args.repeats {
+        for (w, workload) in Workload::ALL.into_iter().enumerate() {
+            eprintln!(
+                "bench: overhead round {}/{}: {}",
+                round + 1,
+                ctx.args.repeats,
+                workload.label()
+            );
+            let mut untraced = None;
+            for (o, &observer) in observers.iter().enumerate() {
+                let running = ctx.observers.start(observer, &[])?;
+                let cpu_before = running.cpu_s();
+                let run = ctx.workloads.run(workload, ctx.args.run_ms, 1)?;
+                let observer_cpu = running.cpu_s() - cpu_before;
+                let stopped = running.stop()?;
+                let base = *untraced.get_or_insert(run);
+                let cell = &mut cells[w][o];
+                cell.rates.push(run.rate);
+                cell.ratios.push(run.rate / base.rate);
+                cell.cpu_ratios.push(base.cpu_per_op_ns / run.cpu_per_op_ns);
+                cell.observer_cpu
+                    .push(observer_cpu / (ctx.args.run_ms as f64 / 1000.0) * 100.0);
+                cell.lost.extend(stopped.lost);
+            }
+        }
+    }
+
+    let mut rows = Vec::new();
+    let mut results = Vec::new();
+    let mut notes = Vec::new();
+    for (w, workload) in Workload::ALL.into_iter().enumerate() {
+        let mut by_observer = serde_json::Map::new();
+        for (o, observer) in observers.iter().enumerate() {
+            let cell = &cells[w][o];
+            let rate = Summary::of(&cell.rates);
+            let ratio = Summary::of(&cell.ratios);
+            let cpu_ratio = Summary::of(&cell.cpu_ratios);
+            let observer_cpu = Summary::of(&cell.observer_cpu);
+            let lost = match observer {
+                Observer::Untraced => "".to_owned(),
+                Observer::Tracer => lost_text(&cell.lost),
+                // bpftrace reports loss in its output, which goes to /dev/null here; forkstat
+                // has no loss report (the proc connector drops on socket overrun silently).
+                _ => "not reported".to_owned(),
+            };
+            rows.push(vec![
+                workload.label().to_owned(),
+                observer.name().to_owned(),
+                rate.map_or("—".into(), |s| s.rate_text()),
+                match observer {
+                    Observer::Untraced => "1".to_owned(),
+                    _ => ratio.map_or("—".into(), |s| s.ratio_text()),
+                },
+                match observer {
+                    Observer::Untraced => "1".to_owned(),
+                    _ => cpu_ratio.map_or("—".into(), |s| s.ratio_text()),
+                },
+                match observer {
+                    Observer::Untraced => "".to_owned(),
+                    _ => observer_cpu.map_or("—".into(), |s| format!("{:.0}%", s.median)),
+                },
+                lost,
+            ]);
+            by_observer.insert(
+                observer.name().to_owned(),
+                json!({
+                    "rate_per_s": rate.map(|s| s.json()),
+                    "ratio_to_untraced": ratio.map(|s| s.json()),
+                    "work_per_cpu_ratio_to_untraced": cpu_ratio.map(|s| s.json()),
+                    "observer_cpu_percent": observer_cpu.map(|s| s.json()),
+                    "rates": cell.rates,
+                    "lost": (*observer == Observer::Tracer).then_some(&cell.lost),
+                }),
+            );
+        }
+        results.push(json!({
+            "workload": workload.mode(),
+            "label": workload.label(),
+            "observers": Value::Object(by_observer),
+        }));
+        notes.push(verdict(workload, &observers, &cells[w]));
+    }
+    Ok(Section {
+        title: format!(
+            "1. Kernel overhead: throughput, median (±half range) over {} interleaved rounds of \
+             {} ms; ratios to untraced in the same round, median (min–max); work per CPU-second \
+             counts the workload's own CPU time (probes included); observer CPU is the \
+             observer's own, in % of one CPU",
+            ctx.args.repeats, ctx.args.run_ms
+        ),
+        header: [
+            "workload",
+            "observer",
+            "throughput",
+            "throughput ratio",
+            "work per CPU-s ratio",
+            "observer CPU",
+            "lost",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+        notes,
+        json: json!({
+            "repeats": ctx.args.repeats,
+            "run_ms": ctx.args.run_ms,
+            "workloads": results,
+        }),
+    })
+}
+
+fn lost_text(lost: &[u64]) -> String {
+    let total: u64 = lost.iter().sum();
+    format!(
+        "{} (max {} in a run)",
+        thousands(total),
+        lost.iter().max().copied().unwrap_or(0)
+    )
+}
+
+/// The targets for one workload: tracer ≥ 0.99 of untraced, ≥ bpftrace, nothing lost.
+fn verdict(workload: Workload, observers: &[Observer], cells: &[Cell]) -> String {
+    let median = |observer, cpu: bool| {
+        observers
+            .iter()
+            .position(|o| *o == observer)
+            .and_then(|i| {
+                Summary::of(if cpu {
+                    &cells[i].cpu_ratios
+                } else {
+                    &cells[i].ratios
+                })
+            })
+            .map(|s| s.median)
+    };
+    let Some(tracer) = median(Observer::Tracer, false) else {
+        return format!("- {}: no tracer measurement", workload.label());
+    };
+    let lost: u64 = observers
+        .iter()
+        .position(|o| *o == Observer::Tracer)
+        .map_or(0, |i| cells[i].lost.iter().sum());
+    let mut parts = vec![format!(
+        "throughput ratio {tracer:.3} {} the 0.99 target",
+        if tracer >= 0.99 { "meets" } else { "misses" }
+    )];
+    if let Some(bpftrace) = median(Observer::Bpftrace, false) {
+        parts.push(format!(
+            "{} bpftrace ({bpftrace:.3})",
+            if tracer >= bpftrace {
+                "at least as good as"
+            } else {
+                "worse than"
+            }
+        ));
+    }
+    if let (Some(cpu), Some(bpftrace)) = (
+        median(Observer::Tracer, true),
+        median(Observer::Bpftrace, true),
+    ) {
+        parts.push(format!(
+            "work per CPU-second {cpu:.3} (bpftrace {bpftrace:.3})"
+        ));
+    }
+    parts.push(format!("{lost} lost"));
+    format!("- {}: {}.", workload.label(), parts.join(", "))
+}
