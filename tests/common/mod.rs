@@ -195,8 +195,22 @@ impl Running {
     /// Sends `sig` to init.
     pub fn signal(&mut self, sig: i32) {
         let pid = self.init_pid();
+        if sig == libc::SIGKILL {
+            self.kill_descendants();
+        }
         // SAFETY: kill has no memory effects.
         assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
+    }
+
+    /// SIGKILLs everything below init. A subreaper init killed outright would otherwise leave
+    /// its descendants to the host's init, outliving the test.
+    fn kill_descendants(&mut self) {
+        if self.mode == Mode::Subreaper {
+            for pid in descendants(self.init_pid()) {
+                // SAFETY: kill has no memory effects.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
     }
 
     /// Closes init's stdin.
@@ -237,6 +251,9 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
+            if self.init_pid.is_some() {
+                self.kill_descendants();
+            }
             if let Some(pid) = self.init_pid.filter(|_| self.mode == Mode::Namespace) {
                 // SAFETY: kill has no memory effects. PID 1 dying takes its namespace with it.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
