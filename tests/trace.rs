@@ -431,3 +431,55 @@ fn pid_follows_descendants_born_later() {
         "only the followed processes appear: {strangers:#?}"
     );
 }
+
+#[test]
+fn unprivileged_tree_and_replay_still_work() {
+    if !root_or_skip("unprivileged_tree_and_replay_still_work") {
+        return;
+    }
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
+            .arg(TRACER)
+            .args(args)
+            .output()
+            .expect("running setpriv")
+    };
+    let tree = as_nobody(&["tree"]);
+    let stdout = String::from_utf8_lossy(&tree.stdout);
+    assert!(
+        tree.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tree.stderr)
+    );
+    assert!(
+        stdout.lines().next().is_some_and(|l| l.starts_with("1 ")),
+        "{stdout}"
+    );
+
+    // A log recorded as root, replayed as nobody.
+    let t = trace(&[], &["/bin/sh", "-c", "exit 6"]);
+    assert_eq!(t.code(), Some(6));
+    let log = std::env::temp_dir().join(format!("replay-nobody-{}.jsonl", std::process::id()));
+    let mut text =
+        String::from("{\"tracer_log\":1,\"start_ns\":0,\"boot_unix_ns\":0,\"boot_id\":\"\"}\n");
+    for event in &t.events {
+        text.push_str(&serde_json::to_string(event).unwrap());
+        text.push('\n');
+    }
+    std::fs::write(&log, text).unwrap();
+    let replay = as_nobody(&["replay", log.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&log);
+    let out = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(out.contains("exited with code 6"), "{out}");
+}
