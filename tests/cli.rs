@@ -126,3 +126,51 @@ fn pid_that_does_not_exist() {
 fn pid_and_command_together() {
     usage_error(&["trace", "--pid", "1", "--", "true"], &["--pid"]);
 }
+
+/// A log in a temporary file, removed when dropped.
+struct Log(std::path::PathBuf);
+
+impl Log {
+    fn new(name: &str, content: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("tracer-cli-{}-{name}", std::process::id()));
+        std::fs::write(&path, content).expect("writing a test log");
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary path")
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn replay_of_a_log_that_is_not_json() {
+    let log = Log::new("not-json", "hello, world\nnot a log at all\n");
+    one_line_refusal(&["replay", log.path()], &["not a tracer log"]);
+}
+
+#[test]
+fn replay_of_a_log_from_a_newer_format_version() {
+    let log = Log::new(
+        "newer",
+        "{\"tracer_log\":999,\"start_ns\":0,\"boot_unix_ns\":0,\"boot_id\":\"x\"}\n",
+    );
+    one_line_refusal(&["replay", log.path()], &["999", "newer"]);
+}
+
+#[test]
+fn replay_of_an_empty_file() {
+    let log = Log::new("empty", "");
+    one_line_refusal(&["replay", log.path()], &["empty"]);
+}
+
+#[test]
+fn replay_of_a_file_that_does_not_exist() {
+    let path = "/nonexistent/run.jsonl";
+    one_line_refusal(&["replay", path], &["cannot open", path]);
+}

@@ -5,6 +5,11 @@
  *                                                     print ops, ns, and the CPU they took
  *   workload signals N [FILE]                         send N SIGUSR1 to itself, to a handler;
  *                                                     report to FILE (default: stdout)
+ *   workload orphans N                                N times: leave an orphan to our init,
+ *                                                     let it exit, time until it is reaped
+ *   workload forward N                                N times: signal our init (our parent),
+ *                                                     time until our handler runs
+ * The last two print one "lat=NS" line per measurement (or "lost=1" when 1 s passed).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -12,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,13 +124,91 @@ static int signals(long long n, const char *report) {
     return handled == sent ? 0 : 1;
 }
 
+/* Reap latency of our init: a child forks a grandchild and exits at once, so the grandchild
+ * is an orphan that the kernel hands to init (PID 1 of our pid namespace). When told, the
+ * orphan writes its clock and exits; we poll kill(pid, 0), which succeeds on a zombie and
+ * fails with ESRCH once init has reaped it. The latency includes the kernel's exit path. */
+static int orphans(long long n) {
+    long long *shared = mmap(NULL, 2 * sizeof(long long), PROT_READ | PROT_WRITE,
+                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED) return 1;
+    for (long long i = 0; i < n; i++) {
+        int go[2];
+        if (pipe(go) != 0) return 1;
+        shared[0] = 0;
+        shared[1] = 0;
+        pid_t a = fork();
+        if (a < 0) return 1;
+        if (a == 0) {
+            pid_t b = fork();
+            if (b == 0) {
+                char c;
+                close(go[1]);
+                /* EOF when the measurer closes its end: exit now. */
+                while (read(go[0], &c, 1) > 0) {
+                }
+                shared[0] = now_ns();
+                _exit(0);
+            }
+            shared[1] = b;
+            _exit(b > 0 ? 0 : 1);
+        }
+        close(go[0]);
+        int status;
+        waitpid(a, &status, 0);
+        pid_t b = (pid_t)shared[1];
+        if (b <= 0) return 1;
+        close(go[1]);
+        long long deadline = now_ns() + 1000000000LL;
+        while (kill(b, 0) == 0 && now_ns() < deadline) sched_yield();
+        long long gone = now_ns();
+        if (kill(b, 0) == 0 || shared[0] == 0)
+            printf("lost=1\n");
+        else
+            printf("lat=%lld\n", gone - shared[0]);
+    }
+    return 0;
+}
+
+static volatile long long handled_at;
+
+static void on_usr1(int sig) {
+    (void)sig;
+    handled_at = now_ns();
+}
+
+/* Signal-forward latency: SIGUSR1 to our init (our parent), which forwards it to us; the time
+ * from just before kill() to our handler running. */
+static int forward(long long n) {
+    struct sigaction sa = {.sa_handler = on_usr1};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    pid_t init = getppid();
+    for (long long i = 0; i < n; i++) {
+        handled_at = 0;
+        long long sent = now_ns();
+        if (kill(init, SIGUSR1) != 0) return 1;
+        long long deadline = sent + 1000000000LL;
+        while (handled_at == 0 && now_ns() < deadline) sched_yield();
+        if (handled_at == 0)
+            printf("lost=1\n");
+        else
+            printf("lat=%lld\n", handled_at - sent);
+        /* Apart, so that no two are pending at once and merge. */
+        usleep(1000);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: workload fork|exec|thread|pipeline MS [WORKERS] | signals N [FILE]\n");
+        fprintf(stderr, "usage: workload fork|exec|thread|pipeline MS [WORKERS] | signals|orphans|forward N [FILE]\n");
         return 2;
     }
     const char *mode = argv[1];
     if (!strcmp(mode, "signals")) return signals(atoll(argv[2]), argc > 3 ? argv[3] : NULL);
+    if (!strcmp(mode, "orphans")) return orphans(atoll(argv[2]));
+    if (!strcmp(mode, "forward")) return forward(atoll(argv[2]));
     long long ms = atoll(argv[2]);
     int workers = argc > 3 ? atoi(argv[3]) : 1;
     long long start = now_ns(), deadline = start + ms * 1000000LL, ops = 0;

@@ -1,6 +1,7 @@
 //! `cargo xtask fuzz`: long cargo-fuzz runs of the targets in `fuzz/` (libFuzzer, nightly).
-//! The test suite has a short deterministic stand-in (`tests/decode_hostile.rs`) that needs
-//! neither.
+//! Targets: `decode` (arbitrary bytes as a ring buffer record) and `replay` (arbitrary bytes as
+//! a `tracer replay` log). The test suite has short deterministic stand-ins
+//! (`tests/decode_hostile.rs`, `tests/replay_hostile.rs`) that need neither.
 
 use std::process::Command;
 
@@ -11,7 +12,7 @@ use crate::build::workspace_root;
 /// Options of `cargo xtask fuzz`.
 #[derive(clap::Args, Debug)]
 pub struct FuzzArgs {
-    /// The fuzz target (a file in fuzz/fuzz_targets/).
+    /// The fuzz target (a file in fuzz/fuzz_targets/): decode or replay.
     #[arg(default_value = "decode")]
     pub target: String,
     /// How long to fuzz, in seconds.
@@ -45,7 +46,8 @@ pub fn run(args: &FuzzArgs) -> Result<()> {
     }
     let status = cmd
         .current_dir(&root)
-        // The decoder needs no probes: skip the BPF build inside the sanitizer build.
+        // The decoder and the log reader need no probes: skip the BPF build inside the
+        // sanitizer build.
         .env("AYA_BUILD_SKIP", "1")
         .status()
         .context("running cargo fuzz")?;

@@ -406,7 +406,9 @@ impl Table {
         if parent == NONE {
             return;
         }
-        let in_list = prev != NONE || self.at(parent).first_child == idx;
+        // `parent` is kept as a record after the entry leaves the list (at its reap), and that
+        // parent may since have been retired: then it is in no list, and the slot is empty.
+        let in_list = prev != NONE || self.get(parent).is_some_and(|p| p.first_child == idx);
         if !in_list {
             return;
         }

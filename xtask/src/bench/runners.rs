@@ -278,11 +278,18 @@ pub struct Summary {
     pub lost: u64,
 }
 
+/// The trace's own summary line, `tracer: N events (…), N lost`. Since the engine was merged
+/// the summary goes on with `tracer: engine: …` and more lines, so the last `tracer: ` line is
+/// not it: the one that starts with the count is.
+fn summary_line(stderr: &str) -> Option<&str> {
+    stderr.lines().rev().find_map(|l| {
+        l.strip_prefix("tracer: ")
+            .filter(|l| l.contains(" lost") && l.starts_with(|c: char| c.is_ascii_digit()))
+    })
+}
+
 pub fn tracer_summary(stderr: &str) -> Option<Summary> {
-    let line = stderr
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("tracer: ").filter(|l| l.contains(" lost")))?;
+    let line = summary_line(stderr)?;
     let events = line.split(' ').next()?.parse().ok()?;
     let lost = line
         .split(", ")
@@ -294,7 +301,7 @@ pub fn tracer_summary(stderr: &str) -> Option<Summary> {
 
 /// The count the tracer's summary gives for one event kind (`signal 1000001`).
 pub fn summary_kind(stderr: &str, kind: &str) -> Option<u64> {
-    let line = stderr.lines().rev().find(|l| l.starts_with("tracer: "))?;
+    let line = summary_line(stderr)?;
     let inner = line.split_once('(')?.1.split_once(')')?.0;
     inner
         .split(", ")
@@ -321,5 +328,15 @@ mod tests {
         let stderr = "tracer: 0 events, 0 lost, 12 seen in all\n";
         assert_eq!(tracer_summary(stderr), Some(Summary { events: 0, lost: 0 }));
         assert_eq!(tracer_summary("tracer: cannot create x\n"), None);
+        let stderr = "tracer: 7797 events (fork 1558, exec 1), 0 lost\ntracer: engine: 7797 \
+                      events (fork 1558, exec 1), 0 lost\nfindings: zombie 0\n";
+        assert_eq!(
+            tracer_summary(stderr),
+            Some(Summary {
+                events: 7797,
+                lost: 0
+            })
+        );
+        assert_eq!(summary_kind(stderr, "fork"), Some(1558));
     }
 }

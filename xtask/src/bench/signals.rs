@@ -318,7 +318,7 @@ fn field(line: &str, key: &str) -> Option<u64> {
 }
 
 /// A `/proc/PID/status` memory line (`VmHWM:`, `VmRSS:`), in KiB.
-fn memory_kib(pid: u32, key: &str) -> Option<u64> {
+pub(super) fn memory_kib(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()

@@ -29,7 +29,6 @@ pub fn ensure() -> Tools {
             }
         }
     }
-    // tini and dumb-init are installed now for the init section, which is not in the bench yet.
     let skipped = PACKAGES
         .into_iter()
         .filter(|name| find(name).is_none())
