@@ -3,7 +3,11 @@
 //! event it accepts through both output formats. Nothing may panic. This is the test suite's
 //! short stand-in for the cargo-fuzz target in `fuzz/` (`cargo xtask fuzz` runs that long).
 
+mod common;
+
 use std::{io, mem::size_of, panic};
+
+use common::rng::Rng;
 
 use tracer::{
     decode::{decode, record_bytes},
@@ -12,28 +16,6 @@ use tracer::{
 use tracer_common as wire;
 
 const CASES: u32 = 200_000;
-
-/// xorshift64*: small, deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn fill(&mut self, bytes: &mut [u8]) {
-        for b in bytes {
-            *b = self.next() as u8;
-        }
-    }
-}
 
 fn header(kind: wire::EventKind) -> wire::Header {
     wire::Header {

@@ -3,7 +3,11 @@
 //! some through a whole `replay` (header check, reader, engine, both output formats). Nothing
 //! may panic. The test suite's short stand-in for the `replay` cargo-fuzz target in `fuzz/`.
 
+mod common;
+
 use std::{io, path::Path};
+
+use common::rng::Rng;
 
 use tracer::{
     engine::{Config, Engine},
@@ -43,22 +47,6 @@ const NUMBERS: [&str; 14] = [
     "[]",
     "99999999999999999999999999999999",
 ];
-
-/// xorshift64*: small, deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// A well-formed line with random numbers: small ones (pids and times that collide, so the
 /// engine meets reused pids, unknown parents, reaps before exits, time going backwards) and

@@ -12,6 +12,7 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod rng;
 pub mod trace;
 
 /// Generous: the CI machine has two noisy cores.

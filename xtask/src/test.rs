@@ -15,13 +15,7 @@ pub fn run(filter: Option<&str>) -> Result<()> {
     let (setup, _) = build::build()?;
     let output = setup
         .cargo()
-        .args([
-            "test",
-            "--release",
-            "--workspace",
-            "--no-run",
-            "--message-format=json",
-        ])
+        .args(["test", "--workspace", "--no-run", "--message-format=json"])
         .stderr(Stdio::inherit())
         .output()
         .context("running cargo test --no-run")?;

@@ -271,7 +271,7 @@ impl Engine {
             EventData::Signal(sig) => self.on_signal(event, sig, &mut out),
             EventData::SignalDeliver(d) => self.on_deliver(event, d, &mut out),
             EventData::Lost(lost) => {
-                self.counters.lost += lost.count;
+                self.counters.lost = self.counters.lost.saturating_add(lost.count);
                 self.needs_reconcile = true;
             }
         }

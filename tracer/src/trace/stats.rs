@@ -19,7 +19,7 @@ impl Stats {
     pub fn saw(&mut self, event: &Event) {
         self.seen += 1;
         if let EventData::Lost(lost) = &event.data {
-            self.lost += lost.count;
+            self.lost = self.lost.saturating_add(lost.count);
         }
     }
 
