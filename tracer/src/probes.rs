@@ -14,7 +14,11 @@ use tracer_common::{
     ZOMBIE_PIDS_MAP, ZOMBIES_MAP, ZombieRecord, offsets::GLOBAL_OFFSETS,
 };
 
-use crate::{btf, proc, tracefs};
+use crate::{
+    btf,
+    engine::snapshot::{ProcInfo, Snapshot},
+    proc, tracefs,
+};
 
 /// The probes, built for BPF and embedded at compile time.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer-probes"));
@@ -140,14 +144,13 @@ impl Probes {
         } else {
             None
         };
-        let mut probes = Self {
+        let probes = Self {
             ebpf,
             ring: Some(ring),
             cpu_state,
             errors,
             log,
         };
-        probes.seed_zombies()?;
         Ok(probes)
     }
 
@@ -187,18 +190,16 @@ impl Probes {
             .sum()
     }
 
-    /// Puts the zombies that exist now into the probes' zombie map, so their release is
-    /// reported like any other (with the exit time unknown).
-    fn seed_zombies(&mut self) -> Result<()> {
+    /// Puts the zombies of `snapshot` (taken after [`load`](Self::load)) into the probes'
+    /// zombie map, so their release is reported like any other (with the exit time unknown).
+    pub fn seed_zombies(&mut self, snapshot: &Snapshot) -> Result<()> {
         let own_ns = proc::ns_inode(Path::new("/proc/self/ns/pid")).unwrap_or(0);
-        let mut records = Vec::new();
-        for pid in proc::pids()? {
-            let Ok(stat) = proc::stat(pid) else { continue };
-            if stat.state != 'Z' {
-                continue;
-            }
-            records.push(zombie_record(&stat, own_ns));
-        }
+        let records: Vec<ZombieRecord> = snapshot
+            .procs
+            .iter()
+            .filter(|p| p.state == 'Z')
+            .map(|p| zombie_record(p, own_ns))
+            .collect();
         let mut zombies: HashMap<_, u32, ZombieRecord> =
             HashMap::try_from(self.ebpf.map_mut(ZOMBIES_MAP).context("no ZOMBIES map")?)?;
         for record in &records {
@@ -225,14 +226,12 @@ impl Probes {
 
 /// A zombie as /proc shows it. Only our own namespace and the zombie's own are known by
 /// inode, which covers waiters on the host and inside one level of containers.
-fn zombie_record(stat: &proc::Stat, own_ns: u32) -> ZombieRecord {
+fn zombie_record(stat: &ProcInfo, own_ns: u32) -> ZombieRecord {
     let mut comm = [0u8; wire::COMM_LEN];
     let len = stat.comm.len().min(wire::COMM_LEN - 1);
     comm[..len].copy_from_slice(&stat.comm.as_bytes()[..len]);
-    let nspids = proc::nspids(stat.pid);
-    let zombie_ns = proc::ns_inode(&Path::new("/proc").join(stat.pid.to_string()).join("ns/pid"))
-        .unwrap_or(own_ns);
-    let ns_pid = nspids.last().copied().unwrap_or(stat.pid);
+    let zombie_ns = if stat.pidns == 0 { own_ns } else { stat.pidns };
+    let ns_pid = stat.ns_pid;
     let mut keys = [NsPidKey::default(); MAX_PID_LEVELS];
     let mut levels = 0;
     keys[0] = NsPidKey {
@@ -259,11 +258,11 @@ fn zombie_record(stat: &proc::Stat, own_ns: u32) -> ZombieRecord {
             cpu: 0,
             // Unknown: the exit happened before the tracer started.
             ts_ns: 0,
-            start_ns: proc::ticks_to_ns(stat.start_ticks),
+            start_ns: stat.start_ns,
             cgroup_id: 0,
             comm,
         },
-        exit_code: stat.exit_code,
+        exit_code: stat.exit_status,
         levels,
         keys,
     }

@@ -10,7 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Config, Engine, Finding, Summary, snapshot::snapshot};
+use super::{
+    Config, Engine, Finding, Summary,
+    snapshot::{Snapshot, snapshot},
+};
 use crate::{clock, event::Event};
 
 /// A /proc reconcile at most this often, however often events are lost: a scan of /proc is
@@ -25,10 +28,10 @@ pub struct LiveEngine {
 }
 
 impl LiveEngine {
-    /// Bootstraps from /proc now. Call it once the ring buffer is open, before reading it.
-    pub fn new(config: Config) -> Self {
+    /// Bootstraps from `snapshot`, taken once the ring buffer is open, before reading it.
+    pub fn new(config: Config, snapshot: &Snapshot) -> Self {
         let mut engine = Engine::new(config);
-        engine.bootstrap(&snapshot(clock::boot_ns()));
+        engine.bootstrap(snapshot);
         Self {
             engine,
             last_reconcile: None,

@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 
-use crate::event::{Comm, Event, EventData};
+use crate::{
+    engine::snapshot::Snapshot,
+    event::{Comm, Event, EventData},
+};
 
 /// Bounded: entries leave when their process is released; if releases were lost the map is
 /// cleared at this size rather than grow.
@@ -14,15 +17,15 @@ pub struct CommCache {
 }
 
 impl CommCache {
-    /// Seeded with every process that exists now.
-    pub fn from_proc() -> Self {
-        let mut cache = Self::default();
-        for pid in crate::proc::pids().unwrap_or_default() {
-            if let Ok(stat) = crate::proc::stat(pid) {
-                cache.comms.insert(pid, Comm::from(stat.comm.as_str()));
-            }
+    /// Seeded with every process of the start-up snapshot.
+    pub fn from_snapshot(snapshot: &Snapshot) -> Self {
+        Self {
+            comms: snapshot
+                .procs
+                .iter()
+                .map(|p| (p.pid, Comm::from(p.comm.as_str())))
+                .collect(),
         }
-        cache
     }
 
     /// Fills in `comm_before` of an exec, and remembers comms.

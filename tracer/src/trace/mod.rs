@@ -220,22 +220,26 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
     // until it is dropped; the descriptor is neither replaced nor closed meanwhile.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .context("watching the ring buffer")?;
-    // Read the subtree only now that the probes are attached: a member that exits from here
-    // on is seen to go, so no stale pid stays a member and later matches a stranger.
+    let start_ns = clock::boot_ns();
+    // One look at /proc, after the probes are attached (so nothing falls between the two),
+    // for the zombies already there, the comms, the engine's process table and the --pid
+    // subtree: a member that exits from here on is seen to go, so no stale pid stays a member
+    // and later matches a stranger.
+    let snapshot = crate::engine::snapshot::snapshot(start_ns);
+    probes.seed_zombies(&snapshot)?;
     let subtree = match args.pid {
-        Some(pid) => Some(Subtree::new(descendants_of(pid)?)),
+        Some(pid) => Some(Subtree::new(descendants_of(pid, &snapshot)?)),
         None if args.follow_parent => Some(Subtree::new([host_parent(ring.get_mut())?])),
         None if !args.command.is_empty() => Some(Subtree::default()),
         None => None,
     };
-    let start_ns = clock::boot_ns();
     let mut pipeline = Pipeline {
         sink: output::sink(args.format, out, start_ns)?,
         kinds: Kinds::new(&args.events),
         subtree,
-        comms: CommCache::from_proc(),
+        comms: CommCache::from_snapshot(&snapshot),
         stats: Stats::default(),
-        engine: crate::engine::live::LiveEngine::new((&args.engine).into()),
+        engine: crate::engine::live::LiveEngine::new((&args.engine).into(), &snapshot),
     };
     // The log's first line, out now: its presence tells a watcher the probes are attached.
     pipeline.sink.flush().context("writing events")?;
@@ -359,15 +363,12 @@ fn shell_code(status: std::process::ExitStatus) -> u8 {
     }
 }
 
-/// `pid` and its descendants now, from /proc.
-fn descendants_of(pid: u32) -> Result<Vec<u32>> {
-    if crate::proc::stat(pid).is_err() {
+/// `pid` and its descendants in `snapshot`.
+fn descendants_of(pid: u32, snapshot: &crate::engine::snapshot::Snapshot) -> Result<Vec<u32>> {
+    if !snapshot.procs.iter().any(|p| p.pid == pid) {
         bail!("process {pid} exited before the trace started");
     }
-    let parents: Vec<(u32, u32)> = crate::proc::pids()?
-        .into_iter()
-        .filter_map(|p| crate::proc::stat(p).ok().map(|s| (s.pid, s.ppid)))
-        .collect();
+    let parents: Vec<(u32, u32)> = snapshot.procs.iter().map(|p| (p.pid, p.ppid)).collect();
     let mut members = vec![pid];
     let mut i = 0;
     while i < members.len() {
