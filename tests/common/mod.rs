@@ -53,8 +53,13 @@ pub fn fixture_file(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The tracer binary under test: this build's, or the one `TRACER_BIN` names (`cargo xtask
+/// test` runs the init tests a second time against the static release binary users ship).
 pub fn tracer() -> &'static str {
-    env!("CARGO_BIN_EXE_tracer")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("TRACER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tracer").to_owned())
+    })
 }
 
 pub fn is_root() -> bool {

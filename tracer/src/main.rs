@@ -24,13 +24,30 @@ enum Command {
     Init(tracer::init::InitArgs),
 }
 
+/// `tracer init` parsed on its own: as a container's PID 1 it lives for the container's whole
+/// life, so it does not build (or keep resident) the other subcommands' argument parsers.
+#[derive(Parser)]
+#[command(name = "tracer init", about = INIT_ABOUT, long_about = None)]
+struct InitCli {
+    #[command(flatten)]
+    args: tracer::init::InitArgs,
+}
+
+const INIT_ABOUT: &str =
+    "Run as a container's PID 1: reap every child, forward signals, report what was reaped";
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Trace(args) => tracer::trace::run(args),
-        Command::Init(args) => tracer::init::run(args),
-        Command::Replay(args) => tracer::replay::run(args),
-        Command::Tree(args) => tracer::tree::run(args),
+    let mut argv = std::env::args_os();
+    let result = if argv.nth(1).is_some_and(|command| command == "init") {
+        let args = std::iter::once("tracer init".into()).chain(argv);
+        tracer::init::run(InitCli::parse_from(args).args)
+    } else {
+        match Cli::parse().command {
+            Command::Trace(args) => tracer::trace::run(args),
+            Command::Init(args) => tracer::init::run(args),
+            Command::Replay(args) => tracer::replay::run(args),
+            Command::Tree(args) => tracer::tree::run(args),
+        }
     };
     match result {
         Ok(code) => code,

@@ -54,13 +54,27 @@ pub fn setup() -> Result<Setup> {
 }
 
 /// Builds `target/release/tracer`; returns the set-up used and the binary's path.
+///
+/// On glibc hosts the binary is linked statically (static-pie): it then runs in any image,
+/// distroless, Alpine or scratch included, which is where `tracer init` is wanted, and as a
+/// container's PID 1 it does not keep the whole of libc.so resident. `cargo rustc` passes the
+/// flag to the binary alone; through RUSTFLAGS it would also reach proc-macro crates, which
+/// cannot be static.
 pub fn build() -> Result<(Setup, PathBuf)> {
     let setup = setup()?;
-    let status = setup
-        .cargo()
-        .args(["build", "--release", "--package", "tracer"])
-        .status()
-        .context("running cargo build")?;
+    let mut cargo = setup.cargo();
+    cargo.args([
+        "rustc",
+        "--release",
+        "--package",
+        "tracer",
+        "--bin",
+        "tracer",
+    ]);
+    if cfg!(target_env = "gnu") {
+        cargo.args(["--", "-C", "target-feature=+crt-static"]);
+    }
+    let status = cargo.status().context("running cargo build")?;
     if !status.success() {
         bail!("cargo build failed");
     }

@@ -5,6 +5,7 @@
 //! built with the dev profile: overflow checks stay on, so the hostile-input tests catch
 //! arithmetic a crafted record could break.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, Result, bail};
@@ -12,7 +13,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::build;
 
 pub fn run(filter: Option<&str>) -> Result<()> {
-    let (setup, _) = build::build()?;
+    let (setup, release) = build::build()?;
     let output = setup
         .cargo()
         .args(["test", "--workspace", "--no-run", "--message-format=json"])
@@ -48,20 +49,38 @@ pub fn run(filter: Option<&str>) -> Result<()> {
     if !root {
         eprintln!("xtask: kernel tests need root; running the test binaries with sudo");
     }
+    // The init tests run twice: against this build's tracer, and against the release binary
+    // (statically linked) that users copy into their images.
+    let mut runs: Vec<(String, &str, &Path, Option<&Path>)> = binaries
+        .iter()
+        .map(|(name, exe, dir)| (name.clone(), exe.as_str(), dir.as_path(), None))
+        .collect();
+    if let Some((_, exe, dir)) = binaries.iter().find(|(name, _, _)| name == "init") {
+        runs.push((
+            "init (release binary)".into(),
+            exe,
+            dir,
+            Some(release.as_path()),
+        ));
+    }
     let mut failed = Vec::new();
-    for (name, exe, dir) in &binaries {
+    for (name, exe, dir, tracer_bin) in &runs {
         eprintln!("xtask: running {name}");
         let mut cmd = if root {
             Command::new(exe)
         } else {
             let mut sudo = Command::new("sudo");
-            sudo.arg("--preserve-env=PATH").arg(exe);
+            sudo.arg("--preserve-env=PATH,RUST_TEST_THREADS,TRACER_BIN")
+                .arg(exe);
             sudo
         };
         // Kernel tests start processes and load probes; one binary at a time, and inside a
         // binary two threads, keeps a 2-core machine responsive enough for timing-based
         // assertions with wide margins.
         cmd.current_dir(dir).env("RUST_TEST_THREADS", "2");
+        if let Some(bin) = tracer_bin {
+            cmd.env("TRACER_BIN", bin);
+        }
         if let Some(filter) = filter {
             cmd.arg(filter);
         }
