@@ -9,7 +9,7 @@ use std::{
 
 use tracer::{
     engine::{
-        Config, Engine, Finding,
+        Config, Engine, Finding, Observation, SnapshotReason,
         findings::{Diagnosis, DropReason},
         snapshot::{ProcInfo, Snapshot},
         table::flag,
@@ -1170,6 +1170,193 @@ fn replay_equals_live_and_is_deterministic() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(findings, live_findings);
+}
+
+/// `--pid` and `-- COMMAND` traces are about one subtree: a zombie elsewhere on the host, from
+/// before the trace, is not theirs to report; the subtree's own are, down to grandchildren.
+#[test]
+fn scope_limits_findings_to_the_traced_subtree() {
+    let mut e = Engine::new(Config::default());
+    e.apply(&Observation::Snapshot {
+        reason: SnapshotReason::Start,
+        snapshot: snapshot(
+            &[
+                (1, 0, 'S', "init"),
+                (7, 1, 'S', "npm"),
+                (8, 7, 'Z', "chrome"),
+            ],
+            0,
+        ),
+    });
+    e.apply(&Observation::Scope { pids: vec![] });
+    let shell = P::host(20, 1, S, "shell");
+    let child = P::host(21, 20, 2 * S, "worker");
+    let grandchild = P::host(22, 21, 3 * S, "helper");
+    e.apply(&Observation::Scope { pids: vec![20] });
+    let mut f = run(
+        &mut e,
+        &[
+            fork(2 * S, &shell, &child),
+            fork(3 * S, &child, &grandchild),
+            exit(3 * S, &grandchild, 0),
+        ],
+    );
+    f.extend(e.tick(10 * S));
+    let pids: Vec<u32> = zombies(&f).iter().map(|z| z.process.pid).collect();
+    assert_eq!(pids, [22], "{f:?}");
+    let counted = e.summary().findings;
+    assert!(counted.contains(&("zombie".into(), 1)), "{counted:?}");
+}
+
+/// What a live engine learned from /proc rather than from events (its start snapshot, a
+/// cgroup first seen mid-trace, a reconcile after lost events) is in the log, so the replay
+/// finds the same: the zombie from before the trace, containers, the exit missed.
+#[test]
+fn replay_learns_what_live_learned_from_proc() {
+    let docker = "abc123def4567890abc123def4567890abc123def4567890abc123def4567890";
+    let crio = "cafe0123456789abcafe0123456789abcafe0123456789abcafe0123456789ab";
+    let mut start = snapshot(
+        &[
+            (1, 0, 'S', "init"),
+            (7, 1, 'S', "npm"),
+            (8, 7, 'Z', "chrome"),
+            (9, 1, 'S', "gone"),
+        ],
+        0,
+    );
+    for p in &mut start.procs[1..3] {
+        p.cgroup = format!("/system.slice/docker-{docker}.scope");
+        p.cgroup_id = 77;
+    }
+    // A shell started in a cgroup that did not exist at the start, leaking a zombie.
+    let shell = P::host(20, 1, 20 * S / 10, "shell");
+    let child = P::host(21, 20, 21 * S / 10, "worker");
+    let in_crio = |mut e: Event| {
+        e.task.cgroup_id = 88;
+        e
+    };
+    let events = [
+        in_crio(fork(2 * S, &shell, &child)),
+        in_crio(exit(3 * S, &child, 1)),
+        ev(
+            4 * S,
+            &shell,
+            EventData::Lost(Lost {
+                cpu: 0,
+                count: 5,
+                total: 5,
+            }),
+        ),
+        exec_event(12 * S, &shell),
+    ];
+    let mut reconcile = start.clone();
+    reconcile.taken_ns = 4 * S;
+    reconcile.procs.retain(|p| p.pid != 9);
+    for (p, state) in [(shell, 'S'), (child, 'Z')] {
+        reconcile.procs.push(ProcInfo {
+            pid: p.pid,
+            ppid: p.ppid,
+            start_ns: p.start,
+            comm: p.comm.into(),
+            exe: None,
+            ns_pid: p.pid,
+            pidns: HOST_NS,
+            cgroup: format!("/kubepods.slice/crio-{crio}.scope"),
+            cgroup_id: 88,
+            state,
+            exit_status: 256,
+        });
+    }
+    let observations = [
+        (
+            0,
+            Observation::Snapshot {
+                reason: SnapshotReason::Start,
+                snapshot: start,
+            },
+        ),
+        (
+            1,
+            Observation::Cgroup {
+                id: 88,
+                path: format!("/kubepods.slice/crio-{crio}.scope"),
+            },
+        ),
+        (
+            3,
+            Observation::Snapshot {
+                reason: SnapshotReason::Reconcile,
+                snapshot: reconcile,
+            },
+        ),
+    ];
+
+    // Live: observations applied where the live tracer applies them, and written to the log.
+    let log = SharedBuf::default();
+    let header = LogHeader {
+        tracer_log: LOG_FORMAT_VERSION,
+        start_ns: 0,
+        boot_unix_ns: 1,
+        boot_id: "test".into(),
+    };
+    let mut sink = JsonSink::with_header(Box::new(log.clone()), &header).unwrap();
+    let mut live = Engine::new(Config::default());
+    let mut live_findings = Vec::new();
+    let learn = |engine: &mut Engine, sink: &mut JsonSink, found: &mut Vec<Finding>, at| {
+        for (_, o) in observations.iter().filter(|(i, _)| *i == at) {
+            sink.observation(o).unwrap();
+            found.extend(engine.apply(o));
+        }
+    };
+    learn(&mut live, &mut sink, &mut live_findings, 0);
+    for (i, e) in events.iter().enumerate() {
+        live_findings.extend(live.tick(e.ts_ns));
+        learn(&mut live, &mut sink, &mut live_findings, i + 1);
+        sink.event(e).unwrap();
+        live_findings.extend(live.observe(e));
+    }
+    live_findings.extend(live.finish());
+    sink.flush().unwrap();
+    let kinds: Vec<_> = live_findings.iter().map(Finding::kind).collect();
+    assert_eq!(kinds, ["zombie", "zombie"], "{live_findings:?}");
+    let z = zombies(&live_findings);
+    assert_eq!((z[0].process.pid, z[1].process.pid), (8, 21));
+    let container = |z: &tracer::engine::findings::Zombie| {
+        let c = z.reaper.container.clone().expect("a container");
+        (c.runtime, c.id)
+    };
+    assert_eq!(container(z[0]), ("docker".into(), "abc123def456".into()));
+    assert_eq!(container(z[1]).1, "cafe01234567");
+    assert_eq!(
+        live.summary().exits_missed,
+        1,
+        "pid 9 went while events were lost"
+    );
+
+    let out = SharedBuf::default();
+    let replayed = replay(
+        Box::new(std::io::Cursor::new(log.bytes())),
+        Path::new("log"),
+        Format::Json,
+        Config::default(),
+        Box::new(out.clone()),
+    )
+    .unwrap();
+    let out = String::from_utf8(out.bytes()).unwrap();
+    let findings: Vec<Finding> = out
+        .lines()
+        .filter(|l| l.starts_with("{\"finding\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(findings, live_findings);
+    assert_eq!(replayed.summary.exits_missed, 1);
+    // The replay's own JSON output is again a replayable log: the observations are in it.
+    assert_eq!(
+        out.lines()
+            .filter(|l| Observation::is_observation(l.as_bytes()))
+            .count(),
+        3
+    );
 }
 
 #[derive(Clone, Default)]

@@ -403,7 +403,7 @@ fn pid_follows_descendants_born_later() {
         .unwrap()
         .lines()
         .skip(1)
-        .filter(|line| !line.starts_with("{\"finding\""))
+        .filter(|line| line.starts_with("{\"ts_ns\""))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let _ = std::fs::remove_file(&log);

@@ -61,11 +61,12 @@ pub fn trace(flags: &[&str], command: &[&str]) -> Trace {
         .output()
         .expect("running tracer");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    // After the header, events; findings (`{"finding":...}`) are the engine's, not events.
+    // After the header, events (`{"ts_ns":...}`); the rest are the engine's findings and
+    // what it learned from /proc (`{"finding":...}`, `{"snapshot":...}`, `{"cgroup":...}`).
     let events = text
         .lines()
         .skip(1)
-        .filter(|line| !line.starts_with("{\"finding\""))
+        .filter(|line| line.starts_with("{\"ts_ns\""))
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
         .collect();
     let _ = std::fs::remove_file(&log);

@@ -26,6 +26,17 @@ pub enum Finding {
 }
 
 impl Finding {
+    /// The pids a finding is about (the process, its reaper, the signal's sender and target).
+    pub fn pids(&self) -> impl Iterator<Item = u32> {
+        let (a, b) = match self {
+            Self::Zombie(f) => (f.process.pid, Some(f.reaper.pid)),
+            Self::ZombieReaped(f) => (f.process.pid, Some(f.reaper.pid)),
+            Self::ZombieLeak(f) => (f.reaper.pid, None),
+            Self::SignalDropped(f) => (f.target.pid, Some(f.sender.pid)),
+        };
+        std::iter::once(a).chain(b)
+    }
+
     /// Boot-clock time the finding is about (its deadline, or the event that caused it).
     pub fn ts_ns(&self) -> u64 {
         match self {

@@ -11,7 +11,7 @@ use std::{
 };
 
 use super::{
-    Config, Engine, Finding, Summary,
+    Config, Engine, Finding, Observation, SnapshotReason, Summary,
     snapshot::{Snapshot, snapshot},
 };
 use crate::{clock, event::Event};
@@ -25,35 +25,44 @@ pub struct LiveEngine {
     last_reconcile: Option<Instant>,
     /// cgroup ids looked for in /sys/fs/cgroup and not found (each is looked for once).
     unresolved: HashSet<u64>,
+    /// What the engine learned from the system since the last [`take_observations`]
+    /// (Self::take_observations), for the log.
+    observations: Vec<Observation>,
 }
 
 impl LiveEngine {
     /// Bootstraps from `snapshot`, taken once the ring buffer is open, before reading it.
     pub fn new(config: Config, snapshot: &Snapshot) -> Self {
-        let mut engine = Engine::new(config);
-        engine.bootstrap(snapshot);
-        Self {
-            engine,
+        let mut live = Self {
+            engine: Engine::new(config),
             last_reconcile: None,
             unresolved: HashSet::new(),
-        }
+            observations: Vec::new(),
+        };
+        live.learn(Observation::Snapshot {
+            reason: SnapshotReason::Start,
+            snapshot: snapshot.clone(),
+        });
+        live
     }
 
-    /// The deadlines passed by the time of `event`: call before showing it.
+    /// The deadlines passed by the time of `event`, and the container of a cgroup it is the
+    /// first to show: call before showing it.
     pub fn before(&mut self, event: &Event) -> Vec<Finding> {
-        self.engine.tick(event.ts_ns)
-    }
-
-    /// What `event` changes: call after showing it.
-    pub fn after(&mut self, event: &Event) -> Vec<Finding> {
+        let out = self.engine.tick(event.ts_ns);
         let cgroup = event.task.cgroup_id;
         if cgroup != 0
             && !self.engine.knows_cgroup(cgroup)
             && self.unresolved.insert(cgroup)
             && let Some(path) = cgroup_path(cgroup)
         {
-            self.engine.learn_cgroup(cgroup, &path);
+            self.learn(Observation::Cgroup { id: cgroup, path });
         }
+        out
+    }
+
+    /// What `event` changes: call after showing it.
+    pub fn after(&mut self, event: &Event) -> Vec<Finding> {
         let mut out = self.engine.observe(event);
         if self.engine.needs_reconcile()
             && self
@@ -61,9 +70,33 @@ impl LiveEngine {
                 .is_none_or(|t| t.elapsed() >= RECONCILE_EVERY)
         {
             self.last_reconcile = Some(Instant::now());
-            out.extend(self.engine.reconcile(&snapshot(clock::boot_ns())));
+            out.extend(self.reconcile());
         }
         out
+    }
+
+    /// Limits the findings to `pids` and what they start (added to earlier calls').
+    pub fn widen_scope(&mut self, pids: Vec<u32>) {
+        self.learn(Observation::Scope { pids });
+    }
+
+    /// What the engine learned from the system since the last call, in order: the log
+    /// records it so a replay learns the same at the same point.
+    pub fn take_observations(&mut self) -> std::vec::Drain<'_, Observation> {
+        self.observations.drain(..)
+    }
+
+    fn learn(&mut self, observation: Observation) -> Vec<Finding> {
+        let out = self.engine.apply(&observation);
+        self.observations.push(observation);
+        out
+    }
+
+    fn reconcile(&mut self) -> Vec<Finding> {
+        self.learn(Observation::Snapshot {
+            reason: SnapshotReason::Reconcile,
+            snapshot: snapshot(clock::boot_ns()),
+        })
     }
 
     /// When the timer should next call [`tick`](Self::tick); `None` while nothing is
@@ -86,7 +119,7 @@ impl LiveEngine {
     pub fn finish(&mut self) -> Vec<Finding> {
         let mut out = Vec::new();
         if self.engine.needs_reconcile() {
-            out.extend(self.engine.reconcile(&snapshot(clock::boot_ns())));
+            out.extend(self.reconcile());
         }
         out.extend(self.engine.finish());
         out

@@ -9,6 +9,7 @@
 pub mod container;
 pub mod findings;
 pub mod live;
+pub mod observation;
 mod reparent;
 mod signal;
 pub mod snapshot;
@@ -16,9 +17,13 @@ pub mod summary;
 pub mod table;
 mod zombie;
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 pub use findings::Finding;
+pub use observation::{Observation, SnapshotReason};
 pub use snapshot::Snapshot;
 pub use summary::Summary;
 
@@ -137,6 +142,9 @@ pub struct Engine {
     start_ns: Option<u64>,
     /// Lost events were reported and no reconcile has happened since.
     needs_reconcile: bool,
+    /// The processes the trace is about (`--pid`, `-- COMMAND`) and every process they
+    /// start, by pid; `None`: everything. Findings about no process in it are not reported.
+    scope: Option<HashSet<u32>>,
     counters: Counters,
 }
 
@@ -152,6 +160,7 @@ impl Engine {
             now: 0,
             start_ns: None,
             needs_reconcile: false,
+            scope: None,
             counters: Counters::default(),
         }
     }
@@ -207,7 +216,7 @@ impl Engine {
         if let Some(cutoff) = self.now.checked_sub(self.config.retention_ns) {
             self.table.retire_until(cutoff);
         }
-        self.count(&out);
+        self.count(&mut out);
         out
     }
 
@@ -215,15 +224,19 @@ impl Engine {
     pub fn finish(&mut self) -> Vec<Finding> {
         let mut out = Vec::new();
         self.flush_bursts(&mut out);
-        self.count(&out);
+        self.count(&mut out);
         out
     }
 
-    fn count(&mut self, findings: &[Finding]) {
-        for f in findings {
+    /// Drops the findings outside the scope, counts the rest.
+    fn count(&mut self, findings: &mut Vec<Finding>) {
+        if let Some(scope) = &self.scope {
+            findings.retain(|f| f.pids().any(|pid| scope.contains(&pid)));
+        }
+        for f in findings.iter() {
             *self.counters.findings.entry(f.kind()).or_default() += 1;
         }
-        for f in findings {
+        for f in findings.iter() {
             if let Finding::SignalDropped(s) = f {
                 self.signals.count_drop(s.reason, s.sig.0);
             }
@@ -275,7 +288,7 @@ impl Engine {
                 self.needs_reconcile = true;
             }
         }
-        self.count(&out);
+        self.count(&mut out);
         out
     }
 
@@ -355,7 +368,17 @@ impl Engine {
         }
     }
 
+    /// Widens the scope to `pids` and, from now on, every process they start.
+    pub fn widen_scope(&mut self, pids: &[u32]) {
+        self.scope.get_or_insert_default().extend(pids);
+    }
+
     fn on_fork(&mut self, event: &Event, fork: &crate::event::Fork) {
+        if let Some(scope) = &mut self.scope
+            && scope.contains(&event.task.pid)
+        {
+            scope.insert(fork.child_pid);
+        }
         let forker = self.process(&event.task, event.ts_ns);
         if self
             .table
@@ -532,7 +555,7 @@ impl Engine {
                 }
             }
         }
-        self.count(&out);
+        self.count(&mut out);
         out
     }
 

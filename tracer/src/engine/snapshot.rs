@@ -6,7 +6,7 @@ use std::{fs, os::unix::fs::MetadataExt as _, path::Path};
 use crate::proc;
 
 /// Every process at one moment.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     /// Boot-clock time the snapshot was taken.
     pub taken_ns: u64,
@@ -16,7 +16,7 @@ pub struct Snapshot {
 }
 
 /// One process as /proc shows it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProcInfo {
     pub pid: u32,
     pub ppid: u32,

@@ -1,4 +1,6 @@
-//! JSON Lines: a first line describing the log, then one object per event.
+//! JSON Lines: a first line describing the log, then one object per line: events, the
+//! engine's findings, and what the engine learned from /proc (`{"snapshot":...}`,
+//! `{"cgroup":...}`), so that a replay starts from and reconciles with the same process table.
 
 use std::io::{self, BufWriter, Write};
 
@@ -6,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Sink;
 use crate::{
-    engine::Finding,
+    engine::{Finding, Observation},
     event::{Event, LOG_FORMAT_VERSION},
 };
 
@@ -58,6 +60,11 @@ impl Sink for JsonSink {
 
     fn finding(&mut self, finding: &Finding) -> io::Result<()> {
         serde_json::to_writer(&mut self.out, finding)?;
+        self.out.write_all(b"\n")
+    }
+
+    fn observation(&mut self, observation: &Observation) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, observation)?;
         self.out.write_all(b"\n")
     }
 

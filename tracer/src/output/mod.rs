@@ -10,13 +10,21 @@ use std::io::{self, Write};
 pub use json::{JsonSink, LogHeader};
 pub use text::TextSink;
 
-use crate::{engine::Finding, event::Event};
+use crate::{
+    engine::{Finding, Observation},
+    event::Event,
+};
 
 /// A destination for events.
 pub trait Sink {
     fn event(&mut self, event: &Event) -> io::Result<()>;
     /// A conclusion of the engine, interleaved with the events in time order.
     fn finding(&mut self, finding: &Finding) -> io::Result<()>;
+    /// What the engine learned from /proc or /sys rather than from an event; a log records it
+    /// for replay, a display need not show it.
+    fn observation(&mut self, _observation: &Observation) -> io::Result<()> {
+        Ok(())
+    }
     /// Pushes out what is buffered (called when the ring buffer has been drained, so output
     /// keeps pace with events without a write per event).
     fn flush(&mut self) -> io::Result<()>;

@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result, bail};
 pub use parse::parse_event;
 
 use crate::{
-    engine::{Config, Engine, EngineArgs, Finding},
+    engine::{Config, Engine, EngineArgs, Finding, Observation},
     event::{Event, LOG_FORMAT_VERSION},
     output::{Format, JsonSink, LogHeader, Sink, TextSink},
 };
@@ -115,15 +115,27 @@ pub fn replay(
         if text.is_empty() || is_derived(text) {
             continue;
         }
+        if Observation::is_observation(text) {
+            let observation: Observation = match serde_json::from_slice(text) {
+                Ok(observation) => observation,
+                Err(_) if !complete => {
+                    truncated = Some(lineno);
+                    cut_short(&name, lineno);
+                    break;
+                }
+                Err(err) => bail!("{name}:{lineno}: not a snapshot or cgroup line: {err}"),
+            };
+            sink.observation(&observation)
+                .context("writing the output")?;
+            emit(&mut sink, engine.apply(&observation))?;
+            continue;
+        }
         let event: Event = match parse_event(text) {
             Ok(event) => event,
             // The writer died mid-line: the last line has no newline and does not parse.
             Err(_) if !complete => {
                 truncated = Some(lineno);
-                eprintln!(
-                    "tracer: {name}:{lineno}: the last line is cut short (the writer stopped \
-                     mid-line); replayed up to the line before"
-                );
+                cut_short(&name, lineno);
                 break;
             }
             Err(err) => bail!("{name}:{lineno}: not an event: {err}"),
@@ -139,6 +151,13 @@ pub fn replay(
         lines: lineno,
         truncated,
     })
+}
+
+fn cut_short(name: &impl std::fmt::Display, lineno: u64) {
+    eprintln!(
+        "tracer: {name}:{lineno}: the last line is cut short (the writer stopped mid-line); \
+         replayed up to the line before"
+    );
 }
 
 fn trim(line: &[u8]) -> &[u8] {

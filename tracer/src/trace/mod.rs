@@ -31,6 +31,7 @@ use crate::{
     clock,
     decode::decode,
     duration::parse_duration,
+    engine::Finding,
     event::{Event, EventData, Lost, Task},
     output::{self, Format, Sink},
     probes::{LoadOptions, Probes},
@@ -152,27 +153,36 @@ impl Pipeline {
             .as_mut()
             .is_none_or(|tree| tree.observe(&event));
         if in_subtree {
-            for finding in self.engine.before(&event) {
-                self.sink.finding(&finding)?;
-            }
+            let findings = self.engine.before(&event);
+            self.write(findings)?;
         }
         if in_subtree && self.kinds.shows(event.data.kind()) {
             self.stats.shown(&event);
             self.sink.event(&event)?;
         }
         if in_subtree {
-            for finding in self.engine.after(&event) {
-                self.sink.finding(&finding)?;
-            }
+            let findings = self.engine.after(&event);
+            self.write(findings)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what the engine learned from the system (the log's record of it), then what it
+    /// found.
+    fn write(&mut self, findings: Vec<Finding>) -> io::Result<()> {
+        for observation in self.engine.take_observations() {
+            self.sink.observation(&observation)?;
+        }
+        for finding in &findings {
+            self.sink.finding(finding)?;
         }
         Ok(())
     }
 
     /// Deadlines (zombie-after, blocked-after) that passed with no event to notice them.
     fn tick(&mut self) -> io::Result<()> {
-        for finding in self.engine.tick() {
-            self.sink.finding(&finding)?;
-        }
+        let findings = self.engine.tick();
+        self.write(findings)?;
         self.sink.flush()
     }
 
@@ -241,7 +251,14 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
         stats: Stats::default(),
         engine: crate::engine::live::LiveEngine::new((&args.engine).into(), &snapshot),
     };
-    // The log's first line, out now: its presence tells a watcher the probes are attached.
+    if let Some(tree) = &pipeline.subtree {
+        let mut pids: Vec<u32> = tree.members().collect();
+        pids.sort_unstable();
+        pipeline.engine.widen_scope(pids);
+    }
+    // The log's first lines, out now: the header's presence tells a watcher the probes are
+    // attached; the start snapshot (and the scope) follow it.
+    pipeline.write(Vec::new()).context("writing events")?;
     pipeline.sink.flush().context("writing events")?;
 
     // The probes are attached and the ring buffer open before the command starts: nothing it
@@ -254,6 +271,7 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
             if let (Some(tree), Some(pid)) = (pipeline.subtree.as_mut(), child.id()) {
                 tree.insert(pid);
+                pipeline.engine.widen_scope(vec![pid]);
             }
             Some(child)
         }
@@ -328,9 +346,8 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
         };
         pipeline.handle(event).context("writing events")?;
     }
-    for finding in pipeline.engine.finish() {
-        pipeline.sink.finding(&finding).context("writing events")?;
-    }
+    let findings = pipeline.engine.finish();
+    pipeline.write(findings).context("writing events")?;
     pipeline.sink.flush().context("writing events")?;
     eprintln!("tracer: {}", pipeline.stats.summary(probes.errors()));
     eprintln!("tracer: {}", pipeline.engine.summary());
