@@ -179,6 +179,39 @@ fn reap_names_the_parent_and_the_zombie_time() {
     assert_eq!(wait.ret, i64::from(child));
 }
 
+/// A zombie of a pid namespace whose init never waits is released by the kernel when that init
+/// exits (zap_pid_ns_processes, no wait syscall): the trace still shows its release, and does
+/// not end before it arrives (the kernel frees the task a grace period after it leaves /proc).
+#[test]
+fn namespace_teardown_releases_a_zombie() {
+    if !root_or_skip("namespace_teardown_releases_a_zombie") {
+        return;
+    }
+    let t = trace(
+        &["--events", "fork,exit,reap"],
+        &[
+            "unshare",
+            "--pid",
+            "--fork",
+            "sh",
+            "-c",
+            "sh -c 'exit 3' & exec sleep 0.5",
+        ],
+    );
+    let exit = t
+        .events
+        .iter()
+        .find(|e| matches!(&e.data, EventData::Exit(x) if x.status.code == Some(3)))
+        .unwrap_or_else(|| panic!("the child exiting 3: {:#?}", t.events));
+    let init = exit.task.ppid;
+    assert_eq!(exit.task.ns_pid, 2, "{exit:?}");
+    let reap = reap_of(&t.events, exit.task.pid);
+    assert_eq!(reap.how, ReapHow::Other, "{reap:?}");
+    assert_eq!(reap.reaper_pid, init, "{reap:?}");
+    let zombie_ns = reap.zombie_ns.expect("exit time known");
+    assert!(zombie_ns >= 300_000_000, "zombie for {zombie_ns} ns");
+}
+
 #[test]
 fn parent_ignoring_sigchld_autoreaps() {
     if !root_or_skip("parent_ignoring_sigchld_autoreaps") {

@@ -5,6 +5,7 @@ pub mod filter;
 mod stats;
 
 use std::{
+    collections::HashSet,
     ffi::OsString,
     fs::File,
     io::{self, Write},
@@ -286,6 +287,9 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
     // Once the command has exited, members whose release we did not see (events lost) are
     // checked against /proc now and then, so the trace still ends.
     let mut recheck = tokio::time::interval(Duration::from_millis(250));
+    // Not a burst of the ticks missed while the command ran: checks stay 250 ms apart.
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut missing = HashSet::new();
     // Set after a read that found records: the probes do not wake us for every record, so
     // read again shortly after (see tracer_common::STRAGGLER_READ_NS). Unset when idle.
     let mut straggler_read: Option<Instant> = None;
@@ -315,7 +319,7 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
                 // Whatever is already in the ring buffer is not lost: read it first.
                 pipeline.drain(ring.get_mut()).context("writing events")?;
                 if let Some(tree) = pipeline.subtree.as_mut() {
-                    forget_vanished(tree);
+                    forget_vanished(tree, &mut missing);
                 }
             }
             _ = sleep_until(pipeline.engine.wake_at().unwrap_or(far_future)),
@@ -427,14 +431,19 @@ fn host_parent(ring: &mut RingBuf<MapData>) -> Result<u32> {
 }
 
 /// Drops members that no longer exist (their release was among lost events).
-fn forget_vanished(tree: &mut Subtree) {
-    let gone: Vec<u32> = tree
+/// Drops the members /proc has not had at this check and the one before. A release shows in
+/// /proc before its event arrives: the kernel frees a task a grace period later, and a
+/// namespace's zombies released by its dying init come only that way, so one check would end
+/// the trace before their `reap` events. `missing` carries the pids gone at the last check.
+fn forget_vanished(tree: &mut Subtree, missing: &mut HashSet<u32>) {
+    let gone: HashSet<u32> = tree
         .members()
         .filter(|pid| crate::proc::stat(*pid).is_err())
         .collect();
-    for pid in gone {
+    for &pid in gone.intersection(&*missing) {
         tree.remove(pid);
     }
+    *missing = gone;
 }
 
 #[cfg(test)]
