@@ -22,6 +22,8 @@ pub fn root_or_skip(test: &str) -> bool {
 /// A finished `tracer trace --format json -o FILE … -- COMMAND`.
 pub struct Trace {
     pub events: Vec<Event>,
+    /// The engine's findings the trace wrote between the events.
+    pub findings: Vec<serde_json::Value>,
     pub output: Output,
 }
 
@@ -62,12 +64,20 @@ pub fn trace(flags: &[&str], command: &[&str]) -> Trace {
         .expect("running tracer");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     // After the header, events; findings (`{"finding":...}`) are the engine's, not events.
-    let events = text
+    let (findings, events): (Vec<&str>, Vec<&str>) = text
         .lines()
         .skip(1)
-        .filter(|line| !line.starts_with("{\"finding\""))
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-        .collect();
+        .partition(|line| line.starts_with("{\"finding\""));
+    let events = events.into_iter().map(parse).collect();
+    let findings = findings.into_iter().map(parse).collect();
     let _ = std::fs::remove_file(&log);
-    Trace { events, output }
+    Trace {
+        events,
+        findings,
+        output,
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(line: &str) -> T {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
 }
