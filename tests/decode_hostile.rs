@@ -79,6 +79,28 @@ fn valid_records() -> Vec<Vec<u8>> {
             count: 3,
             total: 5,
         }),
+        record_bytes(&wire::SignalBurstRecord {
+            signal: wire::SignalRecord {
+                header: header(K::SignalBurst),
+                sig: 10,
+                disposition: wire::Disposition::Handler as u32,
+                ..Default::default()
+            },
+            first_ns: 4_900_000_000,
+            count: 999_999,
+            results: [500_000, 0, 499_999, 0, 0],
+            blocked: 400_000,
+        }),
+        record_bytes(&wire::DeliverBurstRecord {
+            deliver: wire::SignalDeliverRecord {
+                header: header(K::DeliverBurst),
+                sig: 10,
+                disposition: wire::Disposition::Handler as u32,
+                ..Default::default()
+            },
+            first_ns: 4_900_000_000,
+            count: 500_000,
+        }),
     ]
 }
 

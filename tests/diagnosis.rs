@@ -617,3 +617,48 @@ fn burst_to_blocked_target_is_coalesced() {
     assert_eq!(d["sig_name"], "SIGUSR1");
     assert_eq!(d["target"]["pid"], pid);
 }
+
+/// 100,000 SIGUSR1 to a child with a handler, most of them counted in bursts the probes write
+/// late and CPU by CPU: the live trace and a replay of its log find the same, the `coalesced`
+/// counts add up to the signals merged away, and nothing is `target_exited` or `blocked`.
+#[test]
+fn signal_storm_in_bursts_replays_the_same() {
+    if !root_or_skip("signal_storm_in_bursts_replays_the_same") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lifecycle = fixture("lifecycle");
+    let traced = trace(
+        "storm",
+        &[],
+        &[lifecycle.as_os_str(), os("storm-child"), os("100000")],
+    );
+    let mut seen = Vec::new();
+    let parent: u32 = traced.printed("self", &mut seen).parse().unwrap();
+    let done = traced.finish();
+    let events = done.events();
+    let merged: u64 = events
+        .iter()
+        .filter(|e| e.task.pid == parent)
+        .map(|e| match &e.data {
+            EventData::Signal(s) if s.sig.0 == 10 => {
+                u64::from(s.result == tracer::event::SignalResult::AlreadyPending)
+            }
+            EventData::SignalBurst(b) if b.sig.0 == 10 => b.already_pending,
+            _ => 0,
+        })
+        .sum();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.data, EventData::SignalBurst(_))),
+        "a storm is counted in bursts"
+    );
+    let findings = done.checked(&[]);
+    let mut coalesced = 0;
+    for f in of_kind(&findings, "signal_dropped") {
+        assert_eq!(f["reason"], "coalesced", "{findings:#?}");
+        coalesced += f["count"].as_u64().unwrap();
+    }
+    assert_eq!(coalesced, merged);
+}

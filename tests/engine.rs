@@ -1,6 +1,8 @@
 //! The engine fed synthetic event sequences: no root, no kernel. Each test builds the events
 //! the probes would emit for a scenario and checks the table and the findings.
 
+mod common;
+
 use std::{
     io::Write,
     path::Path,
@@ -174,6 +176,65 @@ fn deliver(ts: u64, p: &P, sig: u32, disposition: Disposition) -> Event {
             si_code: 0,
             disposition,
             sa_flags: 0,
+        }),
+    )
+}
+
+/// `count` more signals like `signal(...)` sent from `first` to `ts`, `delivered` of them
+/// delivered and the rest merged into one already pending.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one argument per field a test varies"
+)]
+fn signal_burst(
+    ts: u64,
+    first: u64,
+    from: &P,
+    to: &P,
+    sig: u32,
+    disposition: Disposition,
+    blocked: bool,
+    delivered: u64,
+    already_pending: u64,
+) -> Event {
+    ev(
+        ts,
+        from,
+        EventData::SignalBurst(SignalBurst {
+            sig: Sig(sig),
+            si_code: 0,
+            group: true,
+            target_pid: to.pid,
+            target_tid: to.pid,
+            target_ns_pid: to.ns_pid,
+            target_pidns: to.pidns,
+            target_comm: Comm::from(to.comm),
+            target_start_ns: to.start,
+            disposition,
+            blocked_count: u64::from(blocked),
+            first_ns: first,
+            count: delivered + already_pending,
+            delivered,
+            ignored: 0,
+            already_pending,
+            overflow: 0,
+            lost_info: 0,
+        }),
+    )
+}
+
+/// `count` more deliveries of `sig` to `p`, from `first` to `ts`.
+fn deliver_burst(ts: u64, first: u64, p: &P, sig: u32, count: u64) -> Event {
+    ev(
+        ts,
+        p,
+        EventData::DeliverBurst(DeliverBurst {
+            sig: Sig(sig),
+            si_code: 0,
+            disposition: Disposition::Handler,
+            sa_flags: 0,
+            first_ns: first,
+            count,
         }),
     )
 }
@@ -1001,6 +1062,618 @@ fn queue_overflow() {
     assert!(f[0].to_string().contains("SIGRTMIN+6"), "{}", f[0]);
 }
 
+const MS: u64 = 1_000_000;
+
+/// Signals merged away, summed over the `coalesced` findings.
+fn coalesced(findings: &[Finding]) -> u64 {
+    drops(findings)
+        .iter()
+        .filter(|d| d.reason == DropReason::Coalesced)
+        .map(|d| d.count.unwrap_or(0))
+        .sum()
+}
+
+/// A storm from `a` to `b`, written as the probes write it when sender and target run on two
+/// CPUs: each CPU's first event plain, the repeats as bursts, in an order that `order` picks
+/// (the bursts of one CPU can come before or after the other's).
+fn storm(a: &P, b: &P, deliveries_first: bool) -> Vec<Event> {
+    let init = host_init();
+    let mut events = vec![
+        fork(10, &init, a),
+        fork(11, &init, b),
+        signal(
+            S,
+            a,
+            b,
+            10,
+            SignalResult::Delivered,
+            Disposition::Handler,
+            false,
+        ),
+        deliver(S + 1000, b, 10, Disposition::Handler),
+    ];
+    // 99,999 more sent: 50,000 delivered, 49,999 merged into one pending; 50,000 deliveries.
+    let sent = signal_burst(
+        S + 9 * MS,
+        S + 2000,
+        a,
+        b,
+        10,
+        Disposition::Handler,
+        false,
+        50_000,
+        49_999,
+    );
+    let delivered = deliver_burst(S + 9 * MS + 500, S + 3000, b, 10, 50_000);
+    if deliveries_first {
+        events.extend([delivered, sent]);
+    } else {
+        events.extend([sent, delivered]);
+    }
+    events
+}
+
+#[test]
+fn signal_storm_in_bursts_is_counted_exactly_in_either_order() {
+    let a = P::host(10, 1, 10, "sender");
+    let b = P::host(11, 1, 11, "target");
+    for deliveries_first in [false, true] {
+        let mut e = Engine::new(Config::default());
+        let mut events = storm(&a, &b, deliveries_first);
+        events.push(exit(2 * S, &b, 0));
+        let mut f = run(&mut e, &events);
+        f.extend(e.tick(10 * S));
+        f.extend(e.finish());
+        let d = drops(&f);
+        assert!(
+            d.iter().all(|d| d.reason == DropReason::Coalesced),
+            "deliveries first: {deliveries_first}: {f:?}"
+        );
+        assert_eq!(
+            coalesced(&f),
+            49_999,
+            "deliveries first: {deliveries_first}"
+        );
+        let summary = e.summary();
+        assert_eq!(summary.table.pending_signals, 0);
+        let line = summary.to_string();
+        assert!(
+            line.contains("dropped signals: coalesced SIGUSR1 49999"),
+            "{line}"
+        );
+    }
+}
+
+/// The target moved to another CPU and exited there: its exit is read before the burst of its
+/// last deliveries, which its old CPU writes later. Not a `target_exited`.
+#[test]
+fn deliveries_written_after_the_targets_exit_still_count() {
+    let a = P::host(10, 1, 10, "sender");
+    let b = P::host(11, 1, 11, "target");
+    let mut e = Engine::new(Config::default());
+    let mut events = storm(&a, &b, false);
+    // The burst above counted 50,000 deliveries of 50,000 sent; 1,000 more sent, and the
+    // target's exit is read before the deliveries of those.
+    events.extend([
+        signal_burst(
+            S + 19 * MS,
+            S + 11 * MS,
+            &a,
+            &b,
+            10,
+            Disposition::Handler,
+            false,
+            1_000,
+            0,
+        ),
+        exit(S + 20 * MS, &b, 0),
+    ]);
+    let f = run(&mut e, &events);
+    assert!(
+        drops(&f).iter().all(|d| d.reason == DropReason::Coalesced),
+        "{f:?}"
+    );
+    assert!(e.next_deadline().is_some(), "waits for late records");
+    let f = e.feed(&deliver_burst(S + 40 * MS, S + 12 * MS, &b, 10, 1_000));
+    assert!(drops(&f).is_empty(), "{f:?}");
+    let mut f = e.tick(5 * S);
+    f.extend(e.finish());
+    assert!(
+        drops(&f)
+            .iter()
+            .all(|d| d.reason != DropReason::TargetExited),
+        "{f:?}"
+    );
+}
+
+/// The same, but the deliveries never come: the target did exit with one pending, and it is
+/// said once the late records had their time.
+#[test]
+fn pending_at_exit_is_reported_after_late_records_had_their_time() {
+    let a = P::host(10, 1, 10, "sender");
+    let b = P::host(11, 1, 11, "target");
+    let mut e = Engine::new(Config::default());
+    let mut events = storm(&a, &b, true);
+    events.extend([
+        signal_burst(
+            S + 19 * MS,
+            S + 11 * MS,
+            &a,
+            &b,
+            10,
+            Disposition::Handler,
+            false,
+            1,
+            0,
+        ),
+        exit(S + 20 * MS, &b, 0),
+    ]);
+    let f = run(&mut e, &events);
+    assert!(
+        drops(&f)
+            .iter()
+            .all(|d| d.reason != DropReason::TargetExited),
+        "not yet: {f:?}"
+    );
+    let deadline = e.next_deadline().expect("settle deadline");
+    assert!(e.tick(deadline - 1).is_empty());
+    let f = e.tick(deadline);
+    let d = drops(&f);
+    assert_eq!(d.len(), 1, "{f:?}");
+    assert_eq!((d[0].reason, d[0].count), (DropReason::TargetExited, None));
+    assert_eq!(d[0].ts_ns, deadline);
+    assert_eq!(d[0].pending_ns, Some(MS));
+    // At the end of the input instead: the same finding.
+    let mut again = Engine::new(Config::default());
+    run(&mut again, &events);
+    let f = again.finish();
+    let d = drops(&f);
+    assert_eq!(d.len(), 1, "{f:?}");
+    assert_eq!(
+        (d[0].reason, d[0].ts_ns),
+        (DropReason::TargetExited, deadline)
+    );
+}
+
+/// A blocked target, five sent: the four merged ones come in a burst the sender's CPU writes
+/// only after the target (on the other CPU) unblocked and took the pending one.
+#[test]
+fn merged_burst_written_after_the_delivery_is_coalesced() {
+    let init = host_init();
+    let a = P::host(10, 1, 10, "sender");
+    let b = P::host(11, 1, 11, "target");
+    let mut e = Engine::new(Config {
+        blocked_after_ns: 100 * MS,
+        ..Config::default()
+    });
+    let events = [
+        fork(10, &init, &a),
+        fork(11, &init, &b),
+        signal(
+            S,
+            &a,
+            &b,
+            10,
+            SignalResult::Delivered,
+            Disposition::Handler,
+            true,
+        ),
+        deliver(S + 50 * MS, &b, 10, Disposition::Handler),
+        signal_burst(
+            S + 4000,
+            S + 1000,
+            &a,
+            &b,
+            10,
+            Disposition::Handler,
+            true,
+            0,
+            4,
+        ),
+        exit(S + 60 * MS, &b, 0),
+    ];
+    let mut f = run(&mut e, &events);
+    f.extend(e.tick(10 * S));
+    f.extend(e.finish());
+    let d = drops(&f);
+    assert_eq!(d.len(), 1, "{f:?}");
+    assert_eq!((d[0].reason, d[0].count), (DropReason::Coalesced, Some(4)));
+}
+
+/// Bursts of signals ignored or refused: one finding each, with the exact count, and the
+/// summary counts signals.
+#[test]
+fn ignored_and_overflowed_bursts_keep_their_counts() {
+    let a = P::host(10, 1, 10, "sender");
+    let b = P::host(11, 1, 11, "target");
+    let mut ignored = signal_burst(2 * S, S, &a, &b, 10, Disposition::Ignore, false, 0, 0);
+    let mut overflow = signal_burst(2 * S, S, &a, &b, 40, Disposition::Handler, false, 0, 0);
+    if let EventData::SignalBurst(b) = &mut ignored.data {
+        (b.ignored, b.count) = (70_000, 70_000);
+    }
+    if let EventData::SignalBurst(b) = &mut overflow.data {
+        (b.overflow, b.delivered, b.count) = (3, 5, 8);
+    }
+    let mut e = Engine::new(Config::default());
+    let f = run(
+        &mut e,
+        &[
+            signal(
+                S,
+                &a,
+                &b,
+                10,
+                SignalResult::Ignored,
+                Disposition::Ignore,
+                false,
+            ),
+            ignored,
+            overflow,
+        ],
+    );
+    let d = drops(&f);
+    let got: Vec<_> = d.iter().map(|d| (d.reason, d.sig.0, d.count)).collect();
+    assert_eq!(
+        got,
+        [
+            (DropReason::Ignored, 10, None),
+            (DropReason::Ignored, 10, Some(70_000)),
+            (DropReason::QueueOverflow, 40, Some(3)),
+        ]
+    );
+    assert!(f[1].to_string().ends_with("(70000 of them)"), "{}", f[1]);
+    let line = e.summary().to_string();
+    assert!(line.contains("ignored SIGUSR1 70001"), "{line}");
+    assert!(line.contains("queue_overflow SIGRTMIN+6 3"), "{line}");
+}
+
+/// Deliveries with nothing pending are credit for a burst of sends written later, for a while
+/// only: a burst that began after them is not what they delivered.
+#[test]
+fn early_deliveries_match_only_a_burst_that_began_before_them() {
+    let init = host_init();
+    let a = P::host(10, 1, 10, "sender");
+    let b = P::host(11, 1, 11, "target");
+    let mut e = Engine::new(Config::default());
+    run(
+        &mut e,
+        &[
+            fork(10, &init, &a),
+            fork(11, &init, &b),
+            deliver(S, &b, 12, Disposition::Handler),
+            // Sent after that delivery: still pending.
+            signal_burst(3 * S, 2 * S, &a, &b, 12, Disposition::Handler, true, 1, 0),
+        ],
+    );
+    assert_eq!(e.summary().table.pending_signals, 1);
+    let f = e.tick(9 * S);
+    assert_eq!(
+        drops(&f).iter().map(|d| d.reason).collect::<Vec<_>>(),
+        [DropReason::Blocked]
+    );
+}
+
+/// The sender moved to another CPU in the middle of a run: its old CPU still holds the burst
+/// (sends up to the one still pending) when its new CPU writes a signal merged into that
+/// pending one. With or without the target's deliveries of the burst seen first, nothing is
+/// left pending and every merged signal is counted once.
+#[test]
+fn sender_moving_cpus_mid_burst_leaves_nothing_pending() {
+    let init = host_init();
+    let a = P::host(10, 1, 10, "sender");
+    let b = P::host(11, 1, 11, "target");
+    for deliveries_seen_first in [true, false] {
+        let mut events = vec![
+            fork(10, &init, &a),
+            fork(11, &init, &b),
+            signal(
+                S,
+                &a,
+                &b,
+                10,
+                SignalResult::Delivered,
+                Disposition::Handler,
+                false,
+            ),
+            deliver(S + MS, &b, 10, Disposition::Handler),
+        ];
+        // Held on the old CPU: 5 sent "delivered" (the last still pending), 100 merged.
+        let held = signal_burst(
+            S + 9 * MS,
+            S + 2 * MS,
+            &a,
+            &b,
+            10,
+            Disposition::Handler,
+            false,
+            5,
+            100,
+        );
+        let deliveries = [
+            deliver(S + 3 * MS, &b, 10, Disposition::Handler),
+            deliver_burst(S + 8 * MS, S + 4 * MS, &b, 10, 3),
+        ];
+        if deliveries_seen_first {
+            events.extend(deliveries.clone());
+        }
+        // From the new CPU: one more, merged into the pending one.
+        events.push(signal(
+            S + 10 * MS,
+            &a,
+            &b,
+            10,
+            SignalResult::AlreadyPending,
+            Disposition::Handler,
+            false,
+        ));
+        if !deliveries_seen_first {
+            events.extend(deliveries);
+        }
+        events.extend([
+            held,
+            deliver(S + 11 * MS, &b, 10, Disposition::Handler),
+            exit(S + 12 * MS, &b, 0),
+        ]);
+        let mut e = Engine::new(Config::default());
+        let mut f = run(&mut e, &events);
+        f.extend(e.tick(10 * S));
+        f.extend(e.finish());
+        assert!(
+            drops(&f).iter().all(|d| d.reason == DropReason::Coalesced),
+            "deliveries seen first: {deliveries_seen_first}: {f:?}"
+        );
+        assert_eq!(
+            coalesced(&f),
+            101,
+            "deliveries seen first: {deliveries_seen_first}"
+        );
+    }
+}
+
+/// What the probes write for one sender and one target when each CPU counts repeats in runs
+/// (as `tracer-ebpf/src/runs.rs` does): the first event of a run at once, the repeats as a
+/// burst when the CPU writes anything else, when a nudge comes, or at the end.
+struct Probes<'a> {
+    a: &'a P,
+    b: &'a P,
+    sig: u32,
+    /// Per CPU: the open send run and the open delivery run.
+    runs: [[Option<Run>; 2]; 2],
+    written: Vec<Event>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Run {
+    start: u64,
+    first: u64,
+    last: u64,
+    delivered: u64,
+    merged: u64,
+}
+
+impl Run {
+    fn count(&self) -> u64 {
+        self.delivered + self.merged
+    }
+}
+
+const SEND: usize = 0;
+const DELIVERY: usize = 1;
+
+impl Probes<'_> {
+    /// Writes what `cpu` counted, keeping its runs open.
+    fn flush(&mut self, cpu: usize) {
+        for kind in [SEND, DELIVERY] {
+            let Some(run) = self.runs[cpu][kind].as_mut() else {
+                continue;
+            };
+            if run.count() == 0 {
+                continue;
+            }
+            let r = *run;
+            *run = Run {
+                start: r.start,
+                ..Run::default()
+            };
+            self.written.push(if kind == SEND {
+                signal_burst(
+                    r.last,
+                    r.first,
+                    self.a,
+                    self.b,
+                    self.sig,
+                    Disposition::Handler,
+                    false,
+                    r.delivered,
+                    r.merged,
+                )
+            } else {
+                deliver_burst(r.last, r.first, self.b, self.sig, r.delivered)
+            });
+        }
+    }
+
+    fn nudge(&mut self, cpu: usize) {
+        self.flush(cpu);
+        self.runs[cpu] = [None, None];
+    }
+
+    fn event(&mut self, cpu: usize, kind: usize, t: u64, delivered: bool) {
+        if let Some(run) = self.runs[cpu][kind].as_mut()
+            && t - run.start < 10 * MS
+        {
+            if run.count() == 0 {
+                run.first = t;
+            }
+            run.last = t;
+            if delivered {
+                run.delivered += 1;
+            } else {
+                run.merged += 1;
+            }
+            return;
+        }
+        self.flush(cpu);
+        self.written.push(if kind == SEND {
+            let result = if delivered {
+                SignalResult::Delivered
+            } else {
+                SignalResult::AlreadyPending
+            };
+            signal(
+                t,
+                self.a,
+                self.b,
+                self.sig,
+                result,
+                Disposition::Handler,
+                false,
+            )
+        } else {
+            deliver(t, self.b, self.sig, Disposition::Handler)
+        });
+        self.runs[cpu][kind] = Some(Run {
+            start: t,
+            ..Run::default()
+        });
+    }
+}
+
+/// Storms through simulated probes: sender and target each on one of two CPUs, often moving,
+/// other events flushing a CPU at random, nudges 1 to 900 ms apart (so records come late by up
+/// to almost `SETTLE_NS`). Whatever order
+/// the records come in, nothing is reported pending at the target's exit, and the `coalesced`
+/// counts add up to the signals merged away.
+#[test]
+fn simulated_storms_through_per_cpu_runs_stay_exact() {
+    let init = host_init();
+    let a = P::host(10, 1, 10, "sender");
+    let b = P::host(11, 1, 11, "target");
+    let mut rng = common::rng::Rng(0x005e_ed0f_5167_a1a5);
+    for round in 0..40 {
+        // Standard signals merge; real-time ones queue.
+        let sig = if round % 3 == 2 { 40 } else { 10 };
+        let mut probes = Probes {
+            a: &a,
+            b: &b,
+            sig,
+            runs: [[None; 2]; 2],
+            written: vec![fork(10, &init, &a), fork(11, &init, &b)],
+        };
+        let (mut sender_cpu, mut target_cpu) = (0, 1);
+        let (mut queued, mut merged) = (0u64, 0u64);
+        let mut t = S;
+        let mut next_nudge = t + 10 * MS;
+        let send_odds = 3 + rng.below(6);
+        for _ in 0..100_000 {
+            t += 2_000;
+            if rng.below(1_000) == 0 {
+                sender_cpu ^= 1;
+            }
+            if rng.below(1_000) == 0 {
+                target_cpu ^= 1;
+            }
+            if rng.below(2_000) == 0 {
+                probes.flush(rng.below(2));
+            }
+            if rng.below(10) < send_odds {
+                let delivered = sig >= 34 || queued == 0;
+                if delivered {
+                    queued += 1;
+                } else {
+                    merged += 1;
+                }
+                probes.event(sender_cpu, SEND, t, delivered);
+            } else if queued > 0 {
+                queued -= 1;
+                probes.event(target_cpu, DELIVERY, t, true);
+            }
+            if t >= next_nudge {
+                probes.nudge(0);
+                probes.nudge(1);
+                next_nudge = t + (1 + rng.below(900) as u64) * MS;
+            }
+        }
+        while queued > 0 {
+            t += 2_000;
+            queued -= 1;
+            probes.event(target_cpu, DELIVERY, t, true);
+        }
+        t += MS;
+        probes.flush(target_cpu);
+        probes.written.push(exit(t, &b, 0));
+        // Read from the map once the probes are detached.
+        probes.flush(0);
+        probes.flush(1);
+
+        let mut e = Engine::new(Config::default());
+        let mut f = run(&mut e, &probes.written);
+        f.extend(e.finish());
+        let wrong: Vec<_> = drops(&f)
+            .into_iter()
+            .filter(|d| d.reason != DropReason::Coalesced)
+            .collect();
+        assert!(wrong.is_empty(), "round {round}: {wrong:?}");
+        assert_eq!(coalesced(&f), merged, "round {round}");
+        assert_eq!(e.summary().table.pending_signals, 0, "round {round}");
+    }
+}
+
+/// A log with bursts, replayed, gives what the live engine gave.
+#[test]
+fn replay_of_bursts_equals_live() {
+    let a = P::host(10, 1, 10, "sender");
+    let b = P::host(11, 1, 11, "target");
+    let mut events = storm(&a, &b, true);
+    events.extend([
+        signal_burst(
+            S + 19 * MS,
+            S + 11 * MS,
+            &a,
+            &b,
+            10,
+            Disposition::Handler,
+            false,
+            2,
+            7,
+        ),
+        exit(S + 20 * MS, &b, 0),
+        exec_event(5 * S, &a),
+    ]);
+    let mut live = Engine::new(Config::default());
+    let mut live_findings = run(&mut live, &events);
+    live_findings.extend(live.finish());
+    assert_eq!(coalesced(&live_findings), 49_999 + 7);
+    assert_eq!(
+        drops(&live_findings)
+            .iter()
+            .filter(|d| d.reason == DropReason::TargetExited)
+            .map(|d| d.count)
+            .collect::<Vec<_>>(),
+        [Some(2)]
+    );
+    let log: String = events.iter().map(|e| event_line(e) + "\n").collect();
+    let header = r#"{"tracer_log":1,"start_ns":0,"boot_unix_ns":0,"boot_id":"x"}"#;
+    let out = SharedBuf::default();
+    replay(
+        Box::new(std::io::Cursor::new(
+            format!("{header}\n{log}").into_bytes(),
+        )),
+        Path::new("log"),
+        Format::Json,
+        Config::default(),
+        Box::new(out.clone()),
+    )
+    .unwrap();
+    let replayed: Vec<Finding> = String::from_utf8(out.bytes())
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("{\"finding\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(replayed, live_findings);
+}
+
 #[test]
 fn lost_events_then_reconcile_marks_exit_missed() {
     let mut e = Engine::new(Config::default());
@@ -1485,6 +2158,8 @@ fn fast_reader_agrees_with_serde() {
             Disposition::Default,
             false,
         ),
+        signal_burst(12, 3, &a, &b, 10, Disposition::Handler, true, 4, 5),
+        deliver_burst(13, 4, &b, 10, 99),
     ]);
     for e in &events {
         let line = serde_json::to_string(e).unwrap();

@@ -22,6 +22,8 @@ pub fn root_or_skip(test: &str) -> bool {
 /// A finished `tracer trace --format json -o FILE … -- COMMAND`.
 pub struct Trace {
     pub events: Vec<Event>,
+    /// The engine's findings the trace wrote between the events.
+    pub findings: Vec<serde_json::Value>,
     pub output: Output,
 }
 
@@ -61,14 +63,26 @@ pub fn trace(flags: &[&str], command: &[&str]) -> Trace {
         .output()
         .expect("running tracer");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    // After the header, events (`{"ts_ns":...}`); the rest are the engine's findings and
-    // what it learned from /proc (`{"finding":...}`, `{"snapshot":...}`, `{"cgroup":...}`).
-    let events = text
-        .lines()
-        .skip(1)
+    // After the header, events (`{"ts_ns":...}`) and the engine's findings (`{"finding":...}`);
+    // the rest is what the engine learned from /proc (`{"snapshot":...}`, `{"cgroup":...}`).
+    let lines = text.lines().skip(1);
+    let events = lines
+        .clone()
         .filter(|line| line.starts_with("{\"ts_ns\""))
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .map(parse)
+        .collect();
+    let findings = lines
+        .filter(|line| line.starts_with("{\"finding\""))
+        .map(parse)
         .collect();
     let _ = std::fs::remove_file(&log);
-    Trace { events, output }
+    Trace {
+        events,
+        findings,
+        output,
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(line: &str) -> T {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
 }

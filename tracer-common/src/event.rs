@@ -21,6 +21,8 @@ pub enum EventKind {
     Signal = 6,
     SignalDeliver = 7,
     Lost = 8,
+    SignalBurst = 9,
+    DeliverBurst = 10,
 }
 
 /// An unknown value in a record's `kind` field.
@@ -40,6 +42,8 @@ impl TryFrom<u32> for EventKind {
             6 => Self::Signal,
             7 => Self::SignalDeliver,
             8 => Self::Lost,
+            9 => Self::SignalBurst,
+            10 => Self::DeliverBurst,
             other => return Err(UnknownKind(other)),
         })
     }
@@ -47,7 +51,7 @@ impl TryFrom<u32> for EventKind {
 
 impl EventKind {
     /// Every kind, in wire order.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 10] = [
         Self::Fork,
         Self::Exec,
         Self::Exit,
@@ -56,7 +60,12 @@ impl EventKind {
         Self::Signal,
         Self::SignalDeliver,
         Self::Lost,
+        Self::SignalBurst,
+        Self::DeliverBurst,
     ];
+
+    /// Length of an array indexed by kind number (`kind as usize`).
+    pub const SLOTS: usize = Self::ALL.len() + 1;
 
     /// The name used in JSON (`"event"`) and on the command line (`--events`).
     pub const fn name(self) -> &'static str {
@@ -69,6 +78,17 @@ impl EventKind {
             Self::Signal => "signal",
             Self::SignalDeliver => "signal_deliver",
             Self::Lost => "lost",
+            Self::SignalBurst => "signal_burst",
+            Self::DeliverBurst => "deliver_burst",
+        }
+    }
+
+    /// The kind a burst repeats (itself for every other kind): what `--events` filters by.
+    pub const fn base(self) -> Self {
+        match self {
+            Self::SignalBurst => Self::Signal,
+            Self::DeliverBurst => Self::SignalDeliver,
+            other => other,
         }
     }
 }
@@ -349,6 +369,45 @@ pub struct SignalDeliverRecord {
     pub sa_flags: u32,
 }
 
+/// Number of [`SignalResult`] values: [`SignalBurstRecord::results`] has a count for each.
+pub const SIGNAL_RESULTS: usize = 5;
+
+/// Repeats of one `signal` event, counted per CPU in the kernel instead of written one by one
+/// (see [`SignalRuns`](crate::SignalRuns)): `count` more signals like `signal` (same sending
+/// thread, target thread and process, signal, si_code, group and disposition), the first at
+/// `first_ns`, the last at `signal.header.ts_ns`, with the kernel's result for each counted in
+/// `results`, and how many found the target blocking the signal in `blocked` (a handler blocks
+/// its own signal while it runs, so in a storm to a handler this comes and goes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignalBurstRecord {
+    /// The `signal` record that opened the run, with `header.kind` [`EventKind::SignalBurst`]
+    /// and `header.ts_ns` the last repeat; its `result` and `blocked` are unused (0).
+    pub signal: SignalRecord,
+    /// When the first repeat was sent.
+    pub first_ns: u64,
+    /// Repeats: the sum of `results`.
+    pub count: u64,
+    /// Repeats by [`SignalResult`] number.
+    pub results: [u64; SIGNAL_RESULTS],
+    /// Repeats sent while the target thread blocked the signal.
+    pub blocked: u64,
+}
+
+/// Repeats of one `signal_deliver` event, counted like [`SignalBurstRecord`]: `count` more
+/// deliveries exactly like `deliver` (same thread, signal, si_code, disposition, sa_flags).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeliverBurstRecord {
+    /// The `signal_deliver` record that opened the run, with `header.kind`
+    /// [`EventKind::DeliverBurst`] and `header.ts_ns` the last repeat.
+    pub deliver: SignalDeliverRecord,
+    /// When the first repeat was delivered.
+    pub first_ns: u64,
+    /// Repeats.
+    pub count: u64,
+}
+
 /// Events could not be written to the ring buffer; the header is the task whose event
 /// carried this report (the first one that fit after the loss).
 #[repr(C)]
@@ -370,3 +429,6 @@ const _: () = assert!(core::mem::size_of::<ReapRecord>() == 72 + 48);
 const _: () = assert!(core::mem::size_of::<SignalRecord>() == 72 + 64);
 const _: () = assert!(core::mem::size_of::<SignalDeliverRecord>() == 72 + 16);
 const _: () = assert!(core::mem::size_of::<LostRecord>() == 72 + 16);
+const _: () =
+    assert!(core::mem::size_of::<SignalBurstRecord>() == 72 + 64 + 16 + 8 * SIGNAL_RESULTS + 8);
+const _: () = assert!(core::mem::size_of::<DeliverBurstRecord>() == 72 + 16 + 16);

@@ -14,6 +14,10 @@ pub const NSIG: u32 = 64;
 pub const WNOWAIT: u32 = 0x0100_0000;
 /// Offset of `si_code` in a `siginfo_t`.
 pub const SIGINFO_CODE: usize = 8;
+/// Offset of `si_value` in a `siginfo_t` sent with `SI_QUEUE` (after `si_pid`, `si_uid`).
+pub const SIGINFO_VALUE: usize = 24;
+/// `SI_QUEUE`: si_code of `sigqueue()` and `rt_tgsigqueueinfo()`.
+pub const SI_QUEUE: i32 = -1;
 /// Offset of `si_pid` in a `siginfo_t` (64-bit: the union starts at 16).
 pub const SIGINFO_PID: usize = 16;
 /// Offset of `si_status` in a `siginfo_t` for SIGCHLD.

@@ -24,6 +24,8 @@ pub const ZOMBIES_MAP: &str = "ZOMBIES";
 pub const ZOMBIE_PIDS_MAP: &str = "ZOMBIE_PIDS";
 /// Name of the per-thread map holding the arguments of a `wait4`/`waitid` in progress.
 pub const WAITS_MAP: &str = "WAITS";
+/// Name of the per-CPU array of [`SignalRuns`].
+pub const SIGNAL_RUNS_MAP: &str = "SIGNAL_RUNS";
 
 /// Global (read-only data) set at load time: non-zero to emit thread fork/exit events.
 pub const GLOBAL_TRACE_THREADS: &str = "TRACE_THREADS";
@@ -68,6 +70,40 @@ pub struct CpuState {
     /// Boot-clock time this CPU last woke the reader.
     pub last_wakeup_ns: u64,
 }
+
+/// A run of identical signal events collects repeats for at most this long after its first
+/// event; the next identical event after that is written as a record of its own and opens a
+/// new run. Also how long userspace waits after reading the record that opened a run before it
+/// nudges the CPUs that still hold counts (see [`NUDGE_SIGNAL`]).
+pub const SIGNAL_RUN_NS: u64 = 10_000_000;
+
+/// Per-CPU state of the signal probes: the open run of each kind. The first event of a run is
+/// written as usual; its repeats on the same CPU are only counted here, and written as one burst
+/// record before the next record this CPU writes (any kind), when a different signal event
+/// replaces the run, or when userspace nudges this CPU. What is still counted when the probes
+/// are detached, userspace reads from the map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignalRuns {
+    /// The open `signal_generate` run: its template record and the repeats not yet written.
+    pub generate: SignalBurstRecord,
+    /// The open `signal_deliver` run.
+    pub deliver: DeliverBurstRecord,
+    /// Boot-clock time each run started (its first event); 0: none open.
+    pub generate_start_ns: u64,
+    pub deliver_start_ns: u64,
+    /// Non-zero while a probe on this CPU is changing this state: a probe that interrupts it
+    /// (an interrupt that raises a signal during another probe's flush) leaves it alone.
+    pub busy: u64,
+}
+
+/// The nudge: a thread-directed signal the tracer sends to its own thread, pinned on one CPU,
+/// so that `signal_generate` runs there and writes that CPU's pending counts. The probes know
+/// it by this signal (SIGURG), si_code `SI_QUEUE`, [`NUDGE_VALUE`] as `si_value`, and a sender
+/// that is its own target, and report nothing about it.
+pub const NUDGE_SIGNAL: u32 = 23;
+/// `si_value` of a nudge (any tracer's: one tracer does not report another's nudges).
+pub const NUDGE_VALUE: u64 = 0x7472_6163_6572_4e55;
 
 /// Why a probe could not do its work. Index into [`ERRORS_MAP`].
 #[repr(u32)]
@@ -133,11 +169,18 @@ mod pod {
     unsafe impl aya::Pod for super::NsPidKey {}
     unsafe impl aya::Pod for super::ZombieRecord {}
     unsafe impl aya::Pod for super::WaitArgs {}
+    unsafe impl aya::Pod for super::SignalRuns {}
 }
 
 const _: () = assert!(core::mem::size_of::<CpuState>() == 24);
 const _: () = assert!(core::mem::size_of::<NsPidKey>() == 8);
 const _: () = assert!(core::mem::size_of::<WaitArgs>() == 32);
+const _: () = assert!(
+    core::mem::size_of::<SignalRuns>()
+        == core::mem::size_of::<SignalBurstRecord>()
+            + core::mem::size_of::<DeliverBurstRecord>()
+            + 24
+);
 const _: () = assert!(
     core::mem::size_of::<ZombieRecord>() == core::mem::size_of::<Header>() + 8 + 8 * MAX_PID_LEVELS
 );

@@ -1,5 +1,7 @@
 //! Writing records to the ring buffer, with every record that does not fit counted and
 //! reported: a `Lost` record with the count goes out before the next record that fits.
+//! Signal repeats counted on this CPU (`runs`) go out before any other record this CPU writes,
+//! so the ring buffer holds each CPU's events in the order they happened.
 //!
 //! The reader is woken for a record only when this CPU has not woken it for
 //! `WAKEUP_INTERVAL_NS`, or when a quarter of the ring is waiting; userspace reads again
@@ -23,6 +25,7 @@ pub fn output<T: 'static>(record: &T) {
         return;
     };
     flush_lost(state);
+    crate::runs::flush();
     if EVENTS
         .output::<T>(record, wake_flags(state, now()))
         .is_err()
@@ -37,11 +40,23 @@ pub fn output<T: 'static>(record: &T) {
 pub fn reserve<T: 'static>() -> Option<RingBufEntry<T>> {
     let state = CPU_STATE.get_ptr_mut(0)?;
     flush_lost(state);
+    crate::runs::flush();
     let entry = EVENTS.reserve::<T>(0);
     if entry.is_none() {
         count_lost(state);
     }
     entry
+}
+
+/// Copies a record into the ring buffer without counting it lost when it does not fit: for
+/// counts the caller keeps and writes again later. Says whether it was written.
+#[inline(always)]
+pub fn try_output<T: 'static>(record: &T) -> bool {
+    let flags = match CPU_STATE.get_ptr_mut(0) {
+        Some(state) => wake_flags(state, now()),
+        None => 0,
+    };
+    EVENTS.output::<T>(record, flags).is_ok()
 }
 
 /// Flags for submitting a reserved record.

@@ -17,6 +17,8 @@ mod maps;
 #[cfg(target_arch = "bpf")]
 mod reap;
 #[cfg(target_arch = "bpf")]
+mod runs;
+#[cfg(target_arch = "bpf")]
 mod signal;
 #[cfg(target_arch = "bpf")]
 mod task;

@@ -5,8 +5,8 @@ use aya_ebpf::{
     maps::{HashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    CpuState, DEFAULT_RING_BYTES, NsPidKey, PROBE_ERROR_KINDS, ProbeError, WaitArgs, ZombieRecord,
-    offsets::Offsets,
+    CpuState, DEFAULT_RING_BYTES, NsPidKey, PROBE_ERROR_KINDS, ProbeError, SignalRuns, WaitArgs,
+    ZombieRecord, offsets::Offsets,
 };
 
 /// Every event. Userspace resizes it at load time (`--ring-size`).
@@ -34,6 +34,10 @@ pub static ZOMBIE_PIDS: HashMap<NsPidKey, u32> = HashMap::with_max_entries(65536
 /// ended by a fatal signal (before the signal is acted on), so every entry is removed.
 #[map]
 pub static WAITS: HashMap<u32, WaitArgs> = HashMap::with_max_entries(16384, 0);
+
+/// Repeats of signal events counted per CPU instead of written one by one (see `runs`).
+#[map]
+pub static SIGNAL_RUNS: PerCpuArray<SignalRuns> = PerCpuArray::with_max_entries(1, 0);
 
 /// Kernel structure offsets, set by userspace from the running kernel's BTF.
 #[unsafe(no_mangle)]

@@ -1,15 +1,21 @@
 //! `signal_generate` (a signal was sent, and what the kernel did with it) and
-//! `signal_deliver` (a task is about to act on a signal).
+//! `signal_deliver` (a task is about to act on a signal). Repeats of the same event on one CPU
+//! are counted rather than written (see `runs`); the cheap fields that tell a repeat are read
+//! first, the rest only for an event that is written.
 
-use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
+use aya_ebpf::{
+    helpers::bpf_get_current_task, macros::btf_tracepoint, programs::BtfTracePointContext,
+};
 use tracer_common::{
-    Disposition, EventKind, ProbeError, SignalDeliverRecord, SignalRecord, kernel,
+    Disposition, EventKind, NUDGE_SIGNAL, NUDGE_VALUE, ProbeError, SignalDeliverRecord,
+    SignalRecord, kernel,
 };
 
 use crate::{
     emit,
-    maps::{count_error, off},
-    task::{Task, comm_of, fill_header, probe_read, read, read_ptr, task_ids},
+    maps::off,
+    runs::{self, DeliverKey, GenerateKey},
+    task::{Task, comm_of, fill_header, now, probe_read, read, read_ptr, task_ids},
 };
 
 /// `SEND_SIG_NOINFO` and `SEND_SIG_PRIV`: the kernel's stand-ins for "no siginfo".
@@ -52,8 +58,12 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
     if sig < 1 || sig as u32 > kernel::NSIG {
         return Ok(());
     }
+    let code = si_code(info)?;
+    if is_nudge(sig as u32, code, info, target) {
+        runs::nudged();
+        return Ok(());
+    }
     let index = (sig as usize - 1) & (kernel::NSIG as usize - 1);
-    let ids = task_ids(target)?;
     let sighand = read_ptr(target, off!(task_sighand));
     let handler: u64 = if sighand.is_null() {
         kernel::SIG_DFL
@@ -63,24 +73,48 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
         probe_read(action.wrapping_add(off!(k_sigaction_handler)))?
     };
     let blocked: u64 = read(target, off!(task_blocked));
-    let mut record = SignalRecord {
+    let leader = read_ptr(target, off!(task_group_leader));
+    let key = GenerateKey {
+        target_tid: read(target, off!(task_pid)),
+        target_start_ns: read(leader, off!(task_start_boottime)),
         sig: sig as u32,
-        code: si_code(info)?,
-        result: result as u32,
+        code,
         group: group as u32,
+        disposition: disposition(handler) as u32,
+    };
+    let blocked = ((blocked >> index) & 1) as u32;
+    if runs::repeat_generate(&key, result as u32, blocked != 0, now()) {
+        return Ok(());
+    }
+    let ids = task_ids(target)?;
+    let mut record = SignalRecord {
+        sig: key.sig,
+        code,
+        result: result as u32,
+        group: key.group,
         target_pid: ids.pid,
         target_tid: ids.tid,
         target_ns_pid: ids.ns_pid,
         target_pidns: ids.pidns,
-        disposition: disposition(handler) as u32,
-        blocked: ((blocked >> index) & 1) as u32,
+        disposition: key.disposition,
+        blocked,
         target_start_ns: ids.start_ns,
         target_comm: comm_of(target)?,
         ..SignalRecord::default()
     };
     fill_header(&mut record.header, EventKind::Signal as u32)?;
     emit::output(&record);
+    runs::open_generate(&record);
     Ok(())
+}
+
+/// A tracer's nudge (see `tracer_common::NUDGE_SIGNAL`): sent by a thread to itself.
+#[inline(always)]
+fn is_nudge(sig: u32, code: i32, info: *const u8, target: Task) -> bool {
+    sig == NUDGE_SIGNAL
+        && code == kernel::SI_QUEUE
+        && target as u64 == unsafe { bpf_get_current_task() }
+        && read::<u64>(info, kernel::SIGINFO_VALUE) == NUDGE_VALUE
 }
 
 #[btf_tracepoint(function = "signal_deliver")]
@@ -97,14 +131,24 @@ fn try_signal_deliver(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
     let action: *const u8 = ctx.arg(2);
     let handler: u64 = read(action, off!(k_sigaction_handler));
     let flags: u64 = read(action, off!(k_sigaction_flags));
-    let mut record = SignalDeliverRecord {
+    let key = DeliverKey {
         sig: sig as u32,
         code: si_code(info)?,
         disposition: disposition(handler) as u32,
         sa_flags: flags as u32,
+    };
+    if runs::repeat_deliver(&key, now()) {
+        return Ok(());
+    }
+    let mut record = SignalDeliverRecord {
+        sig: key.sig,
+        code: key.code,
+        disposition: key.disposition,
+        sa_flags: key.sa_flags,
         ..SignalDeliverRecord::default()
     };
     fill_header(&mut record.header, EventKind::SignalDeliver as u32)?;
     emit::output(&record);
+    runs::open_deliver(&record);
     Ok(())
 }

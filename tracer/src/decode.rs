@@ -7,8 +7,8 @@ use std::mem::size_of;
 use tracer_common as wire;
 
 use crate::event::{
-    Comm, Disposition, Event, EventData, Exec, Exit, ExitStatus, Fork, Lost, Reap, ReapHow, Sig,
-    Signal, SignalDeliver, SignalResult, Task, Wait, WaitSyscall,
+    Comm, DeliverBurst, Disposition, Event, EventData, Exec, Exit, ExitStatus, Fork, Lost, Reap,
+    ReapHow, Sig, Signal, SignalBurst, SignalDeliver, SignalResult, Task, Wait, WaitSyscall,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub enum DecodeError {
     },
     #[error("{field} has unknown value {value}")]
     BadValue { field: &'static str, value: u32 },
+    #[error("signal burst of {count} whose counts by result add up to something else")]
+    BurstCounts { count: u64 },
 }
 
 /// Reads a `T` from the start of `bytes`, which must be long enough.
@@ -173,6 +175,50 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 si_code: r.code,
                 disposition: disposition(r.disposition)?,
                 sa_flags: r.sa_flags,
+            })
+        }
+        wire::EventKind::SignalBurst => {
+            let r: wire::SignalBurstRecord = read(bytes, name)?;
+            let s = r.signal;
+            let [delivered, ignored, already_pending, overflow, lost_info] = r.results;
+            if r.results
+                .iter()
+                .try_fold(0u64, |sum, &n| sum.checked_add(n))
+                != Some(r.count)
+            {
+                return Err(DecodeError::BurstCounts { count: r.count });
+            }
+            EventData::SignalBurst(SignalBurst {
+                sig: Sig(s.sig),
+                si_code: s.code,
+                group: s.group != 0,
+                target_pid: s.target_pid,
+                target_tid: s.target_tid,
+                target_ns_pid: s.target_ns_pid,
+                target_pidns: s.target_pidns,
+                target_comm: Comm::from_kernel(s.target_comm),
+                target_start_ns: s.target_start_ns,
+                disposition: disposition(s.disposition)?,
+                blocked_count: r.blocked,
+                first_ns: r.first_ns,
+                count: r.count,
+                delivered,
+                ignored,
+                already_pending,
+                overflow,
+                lost_info,
+            })
+        }
+        wire::EventKind::DeliverBurst => {
+            let r: wire::DeliverBurstRecord = read(bytes, name)?;
+            let d = r.deliver;
+            EventData::DeliverBurst(DeliverBurst {
+                sig: Sig(d.sig),
+                si_code: d.code,
+                disposition: disposition(d.disposition)?,
+                sa_flags: d.sa_flags,
+                first_ns: r.first_ns,
+                count: r.count,
             })
         }
         wire::EventKind::Lost => {
@@ -431,6 +477,68 @@ mod tests {
             panic!()
         };
         assert_eq!((l.count, l.total, l.cpu), (5, 9, 1));
+    }
+
+    #[test]
+    fn bursts() {
+        let signal = wire::SignalRecord {
+            header: header(wire::EventKind::SignalBurst),
+            sig: 10,
+            code: 0,
+            result: 0,
+            group: 1,
+            target_pid: 77,
+            target_tid: 78,
+            target_ns_pid: 77,
+            target_pidns: 5,
+            disposition: wire::Disposition::Handler as u32,
+            blocked: 0,
+            target_start_ns: 1,
+            target_comm: [0; 16],
+        };
+        let r = wire::SignalBurstRecord {
+            signal,
+            first_ns: 4_000_000_000,
+            count: 7,
+            results: [4, 0, 3, 0, 0],
+            blocked: 2,
+        };
+        let EventData::SignalBurst(b) = roundtrip(&record_bytes(&r)).data else {
+            panic!()
+        };
+        assert_eq!(
+            (b.count, b.delivered, b.already_pending, b.target_tid),
+            (7, 4, 3, 78)
+        );
+        let bad = wire::SignalBurstRecord { count: 8, ..r };
+        assert_eq!(
+            decode(&record_bytes(&bad)),
+            Err(DecodeError::BurstCounts { count: 8 })
+        );
+        let bad = wire::SignalBurstRecord {
+            count: 1,
+            results: [u64::MAX, 2, 0, 0, 0],
+            ..r
+        };
+        assert!(decode(&record_bytes(&bad)).is_err());
+        let short = &record_bytes(&r)[..size_of::<wire::SignalRecord>()];
+        assert!(matches!(decode(short), Err(DecodeError::Truncated { .. })));
+
+        let r = wire::DeliverBurstRecord {
+            deliver: wire::SignalDeliverRecord {
+                header: header(wire::EventKind::DeliverBurst),
+                sig: 10,
+                code: 0,
+                disposition: wire::Disposition::Handler as u32,
+                sa_flags: 0,
+            },
+            first_ns: 4_000_000_000,
+            count: 5,
+        };
+        let EventData::DeliverBurst(d) = roundtrip(&record_bytes(&r)).data else {
+            panic!()
+        };
+        assert_eq!((d.sig, d.count), (Sig(10), 5));
     }
 
     #[test]

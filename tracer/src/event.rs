@@ -59,6 +59,8 @@ pub enum EventData {
     Signal(Signal),
     SignalDeliver(SignalDeliver),
     Lost(Lost),
+    SignalBurst(SignalBurst),
+    DeliverBurst(DeliverBurst),
 }
 
 impl EventData {
@@ -73,6 +75,8 @@ impl EventData {
             Self::Signal(_) => K::Signal,
             Self::SignalDeliver(_) => K::SignalDeliver,
             Self::Lost(_) => K::Lost,
+            Self::SignalBurst(_) => K::SignalBurst,
+            Self::DeliverBurst(_) => K::DeliverBurst,
         }
     }
 }
@@ -292,6 +296,65 @@ pub struct SignalDeliver {
     pub si_code: i32,
     pub disposition: Disposition,
     pub sa_flags: u32,
+}
+
+/// Repeats of a `signal` event, counted in the kernel instead of sent one by one: `count` more
+/// signals from the same thread to the same target like the `signal` event before them (same
+/// signal, si_code, group, disposition), the first at `first_ns` and the last at the event's
+/// `ts_ns`, with the kernel's result counted for each, and how many found the target blocking
+/// the signal. Every signal is in exactly one `signal` event or one burst count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalBurst {
+    #[serde(flatten)]
+    pub sig: Sig,
+    pub si_code: i32,
+    pub group: bool,
+    pub target_pid: u32,
+    pub target_tid: u32,
+    pub target_ns_pid: u32,
+    pub target_pidns: u32,
+    pub target_comm: Comm,
+    pub target_start_ns: u64,
+    pub disposition: Disposition,
+    /// How many of them the target thread blocked when they were sent (a handler blocks its
+    /// own signal while it runs).
+    pub blocked_count: u64,
+    /// When the first of them was sent.
+    pub first_ns: u64,
+    /// How many: the sum of the counts by result below.
+    pub count: u64,
+    pub delivered: u64,
+    pub ignored: u64,
+    pub already_pending: u64,
+    pub overflow: u64,
+    pub lost_info: u64,
+}
+
+impl SignalBurst {
+    /// The counts by result, in `SignalResult` order.
+    pub fn by_result(&self) -> [(SignalResult, u64); 5] {
+        [
+            (SignalResult::Delivered, self.delivered),
+            (SignalResult::Ignored, self.ignored),
+            (SignalResult::AlreadyPending, self.already_pending),
+            (SignalResult::Overflow, self.overflow),
+            (SignalResult::LostInfo, self.lost_info),
+        ]
+    }
+}
+
+/// Repeats of a `signal_deliver` event, counted like [`SignalBurst`]: `count` more deliveries to
+/// the same thread exactly like the one before them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverBurst {
+    #[serde(flatten)]
+    pub sig: Sig,
+    pub si_code: i32,
+    pub disposition: Disposition,
+    pub sa_flags: u32,
+    /// When the first of them was delivered.
+    pub first_ns: u64,
+    pub count: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,8 @@ use aya::{
 use tracer_common::{
     self as wire, CPU_STATE_MAP, CpuState, ERRORS_MAP, EVENTS_MAP, GLOBAL_CURRENT_TASK_BTF,
     GLOBAL_TRACE_THREADS, GLOBAL_WAKEUP_BYTES, Header, MAX_PID_LEVELS, NsPidKey, PROC_PID_INIT_INO,
-    ZOMBIE_PIDS_MAP, ZOMBIES_MAP, ZombieRecord, offsets::GLOBAL_OFFSETS,
+    SIGNAL_RUNS_MAP, SignalRuns, ZOMBIE_PIDS_MAP, ZOMBIES_MAP, ZombieRecord,
+    offsets::GLOBAL_OFFSETS,
 };
 
 use crate::{
@@ -55,12 +56,14 @@ pub struct LoadOptions {
 /// The probes' diagnostics, to be read when its descriptor is readable.
 pub type ProbeLog = aya_log::EbpfLogger<&'static dyn log::Log>;
 
-/// Loaded and attached probes. Dropping this detaches them.
+/// Loaded and attached probes. Dropping this (or [`detach`](Probes::detach)) detaches them.
 pub struct Probes {
-    ebpf: Ebpf,
+    /// The programs and the maps not taken out; `None` once detached.
+    ebpf: Option<Ebpf>,
     ring: Option<RingBuf<MapData>>,
     cpu_state: PerCpuArray<MapData, CpuState>,
     errors: PerCpuArray<MapData, u64>,
+    signal_runs: PerCpuArray<MapData, SignalRuns>,
     log: Option<ProbeLog>,
 }
 
@@ -135,6 +138,10 @@ impl Probes {
         let cpu_state =
             PerCpuArray::try_from(ebpf.take_map(CPU_STATE_MAP).context("no CPU_STATE map")?)?;
         let errors = PerCpuArray::try_from(ebpf.take_map(ERRORS_MAP).context("no ERRORS map")?)?;
+        let signal_runs = PerCpuArray::try_from(
+            ebpf.take_map(SIGNAL_RUNS_MAP)
+                .context("no SIGNAL_RUNS map")?,
+        )?;
         let log = if options.debug {
             static LOGGER: StderrLogger = StderrLogger;
             Some(aya_log::EbpfLogger::init_with_logger(
@@ -145,10 +152,11 @@ impl Probes {
             None
         };
         let probes = Self {
-            ebpf,
+            ebpf: Some(ebpf),
             ring: Some(ring),
             cpu_state,
             errors,
+            signal_runs,
             log,
         };
         Ok(probes)
@@ -162,6 +170,55 @@ impl Probes {
     /// The probes' diagnostics reader, once (only with `debug`).
     pub fn take_log(&mut self) -> Option<ProbeLog> {
         self.log.take()
+    }
+
+    /// Detaches and unloads the programs; the maps taken out (the ring buffer, the counters)
+    /// stay readable. Returns once no probe can still be running.
+    pub fn detach(&mut self) {
+        if self.ebpf.take().is_none() {
+            return;
+        }
+        // Closing a link unhooks the program, but a run that already started on another CPU
+        // finishes within an RCU grace period: wait for one (MEMBARRIER_CMD_GLOBAL does).
+        // SAFETY: membarrier takes no pointers.
+        let waited = unsafe { libc::syscall(libc::SYS_membarrier, 1, 0, 0) } == 0;
+        if !waited {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// CPUs holding counted signal repeats not yet written (see [`SignalRuns`]).
+    pub fn cpus_with_runs(&self) -> Vec<u32> {
+        let Ok(values) = self.signal_runs.get(&0, 0) else {
+            return Vec::new();
+        };
+        values
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.generate.count != 0 || r.deliver.count != 0)
+            .map(|(cpu, _)| cpu as u32)
+            .collect()
+    }
+
+    /// The signal repeats still counted in the map, as the burst records the probes would have
+    /// written. Only once [`detach`](Self::detach)ed: the probes no longer change them.
+    pub fn leftover_bursts(&self) -> Vec<Vec<u8>> {
+        if self.ebpf.is_some() {
+            return Vec::new();
+        }
+        let Ok(values) = self.signal_runs.get(&0, 0) else {
+            return Vec::new();
+        };
+        let mut records = Vec::new();
+        for runs in values.iter() {
+            if runs.generate.count != 0 {
+                records.push(crate::decode::record_bytes(&runs.generate));
+            }
+            if runs.deliver.count != 0 {
+                records.push(crate::decode::record_bytes(&runs.deliver));
+            }
+        }
+        records
     }
 
     /// Events lost that no `Lost` record reported yet (the probes report a loss with the
@@ -200,17 +257,16 @@ impl Probes {
             .filter(|p| p.state == 'Z')
             .map(|p| zombie_record(p, own_ns))
             .collect();
+        let ebpf = self.ebpf.as_mut().context("the probes are detached")?;
         let mut zombies: HashMap<_, u32, ZombieRecord> =
-            HashMap::try_from(self.ebpf.map_mut(ZOMBIES_MAP).context("no ZOMBIES map")?)?;
+            HashMap::try_from(ebpf.map_mut(ZOMBIES_MAP).context("no ZOMBIES map")?)?;
         for record in &records {
             // A zombie released between the scan and now simply is not there any more.
             let _ = zombies.insert(record.header.pid, record, 0);
         }
-        let mut aliases: HashMap<_, NsPidKey, u32> = HashMap::try_from(
-            self.ebpf
-                .map_mut(ZOMBIE_PIDS_MAP)
-                .context("no ZOMBIE_PIDS")?,
-        )?;
+        let ebpf = self.ebpf.as_mut().context("the probes are detached")?;
+        let mut aliases: HashMap<_, NsPidKey, u32> =
+            HashMap::try_from(ebpf.map_mut(ZOMBIE_PIDS_MAP).context("no ZOMBIE_PIDS")?)?;
         for record in &records {
             // Host-namespace waiters get host pids, which need no alias.
             for key in record.keys[..record.levels as usize]

@@ -245,9 +245,11 @@ pub struct SignalDropped {
     pub target: ProcRef,
     /// The target's disposition for the signal when it was sent.
     pub disposition: Disposition,
-    /// `coalesced`: how many were merged into the pending one (`count + 1` were sent).
+    /// How many signals this finding is about when more than one: `coalesced`, how many were
+    /// merged into the pending one (`count + 1` were sent); otherwise how many were dropped
+    /// this way (a burst of them, or real-time signals queued).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub count: Option<u32>,
+    pub count: Option<u64>,
     /// `blocked`, `target_exited`: how long it was pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_ns: Option<u64>,
@@ -349,12 +351,16 @@ impl fmt::Display for Finding {
                     if s.from_kernel { " (kernel)" } else { "" },
                     s.target
                 )?;
+                let times = match (s.reason, s.count) {
+                    (DropReason::Coalesced, _) | (_, None | Some(0..=1)) => String::new(),
+                    (_, Some(n)) => format!(" ({n} of them)"),
+                };
                 match s.reason {
                     DropReason::IgnoredByInit => {
                         write!(
                             f,
                             "ignored_by_init: PID 1 of a namespace with no handler for {}, the \
-                             kernel dropped it",
+                             kernel dropped it{times}",
                             s.sig
                         )?;
                         if !s.children.is_empty() {
@@ -365,21 +371,23 @@ impl fmt::Display for Finding {
                         Ok(())
                     }
                     DropReason::Ignored => match s.disposition {
-                        Disposition::Ignore => f.write_str("ignored: the target ignores it"),
-                        _ => f.write_str("ignored: the target was exiting"),
+                        Disposition::Ignore => write!(f, "ignored: the target ignores it{times}"),
+                        _ => write!(f, "ignored: the target was exiting{times}"),
                     },
                     DropReason::Coalesced => write!(
                         f,
                         "coalesced: {} sent while one was pending, {} merged away",
-                        s.count.unwrap_or(0) + 1,
+                        s.count.unwrap_or(0).saturating_add(1),
                         s.count.unwrap_or(0)
                     ),
-                    DropReason::QueueOverflow => {
-                        f.write_str("queue_overflow: the target's signal queue is full")
-                    }
+                    DropReason::QueueOverflow => write!(
+                        f,
+                        "queue_overflow: the target's signal queue is full{times}"
+                    ),
                     DropReason::TargetExited => write!(
                         f,
-                        "target_exited: pending {} and never delivered before the target exited",
+                        "target_exited: pending {} and never delivered before the target \
+                         exited{times}",
                         human(s.pending_ns.unwrap_or(0))
                     ),
                     DropReason::Blocked => write!(

@@ -114,7 +114,7 @@ pub struct Disagreement {
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
     /// Events by kind (index: `EventKind as usize`).
-    pub events: [u64; 9],
+    pub events: [u64; tracer_common::EventKind::SLOTS],
     pub lost: u64,
     pub findings: HashMap<&'static str, u64>,
     pub exits_missed: u64,
@@ -138,6 +138,8 @@ pub struct Engine {
     signals: Signals,
     /// The latest time seen (events and ticks); time never goes back.
     now: u64,
+    /// The latest event time seen (what a replay of the same events also knows at the end).
+    last_event_ns: u64,
     /// Boot-clock time the engine started observing (first snapshot or first event).
     start_ns: Option<u64>,
     /// Lost events were reported and no reconcile has happened since.
@@ -158,6 +160,7 @@ impl Engine {
             zombies: Zombies::default(),
             signals: Signals::default(),
             now: 0,
+            last_event_ns: 0,
             start_ns: None,
             needs_reconcile: false,
             scope: None,
@@ -212,7 +215,9 @@ impl Engine {
         }
         if self.signals.next_deadline().is_some_and(|d| d <= self.now) {
             self.blocked_deadlines(&mut out);
+            self.settle_deadlines(&mut out);
         }
+        self.sweep_signals();
         if let Some(cutoff) = self.now.checked_sub(self.config.retention_ns) {
             self.table.retire_until(cutoff);
         }
@@ -220,7 +225,8 @@ impl Engine {
         out
     }
 
-    /// The end of the input: closes what is still open (bursts of merged signals).
+    /// The end of the input: closes what is still open (bursts of merged signals, targets gone
+    /// with signals pending that were waiting for late records).
     pub fn finish(&mut self) -> Vec<Finding> {
         let mut out = Vec::new();
         self.flush_bursts(&mut out);
@@ -238,7 +244,7 @@ impl Engine {
         }
         for f in findings.iter() {
             if let Finding::SignalDropped(s) = f {
-                self.signals.count_drop(s.reason, s.sig.0);
+                self.signals.count_drop(s.reason, s.sig.0, s.count);
             }
         }
     }
@@ -246,6 +252,7 @@ impl Engine {
     /// Updates the table with one event; returns the findings it causes.
     pub fn observe(&mut self, event: &Event) -> Vec<Finding> {
         self.now = self.now.max(event.ts_ns);
+        self.last_event_ns = self.last_event_ns.max(event.ts_ns);
         self.start_ns.get_or_insert(event.ts_ns);
         self.counters.events[event.data.kind() as usize] += 1;
         let mut out = Vec::new();
@@ -283,6 +290,8 @@ impl Engine {
             EventData::Reap(reap) => self.on_reap(event, reap, &mut out),
             EventData::Signal(sig) => self.on_signal(event, sig, &mut out),
             EventData::SignalDeliver(d) => self.on_deliver(event, d, &mut out),
+            EventData::SignalBurst(b) => self.on_signal_burst(event, b, &mut out),
+            EventData::DeliverBurst(d) => self.on_deliver_burst(event, d, &mut out),
             EventData::Lost(lost) => {
                 self.counters.lost = self.counters.lost.saturating_add(lost.count);
                 self.needs_reconcile = true;

@@ -32,7 +32,7 @@ impl Engine {
         if parent != NONE {
             self.table.at_mut(parent).zombies_held += 1;
         }
-        self.signals_target_gone(idx, ts_ns, status, out);
+        self.signals_target_gone(idx, ts_ns, out);
         if self.dies_with_namespace(idx) {
             // Its namespace's init is gone: the kernel kills and releases everything in the
             // namespace as part of that exit, and no wait of anyone's is involved.

@@ -1,6 +1,25 @@
 //! The dropped-signal detector: signals ignored by a namespace init or by the target, merged
 //! into one already pending, refused by a full queue, pending until the target died, or
 //! blocked for longer than `--blocked-after`.
+//!
+//! Signals are tracked per (target pid, signal) as counts: instances sent and not yet seen
+//! delivered, instances merged into a pending one. Counts, not order, because of bursts: the
+//! probes count repeats of one signal event per CPU and write them as one `signal_burst` or
+//! `deliver_burst` record later (tens of milliseconds; see `tracer_common::SignalRuns`), so a
+//! burst of sends can arrive after the deliveries of the signals it counts (sender and target
+//! on two CPUs, or the sender moved), and a burst of deliveries after the target's exit (the
+//! target moved). Hence three allowances, each good for [`SETTLE_NS`]:
+//! - deliveries seen with nothing pending are kept as credit, which a burst of sends that began
+//!   before them uses before it counts anything as pending;
+//! - signals merged into one pending when none is counted assume one (sent before the trace, or
+//!   in a burst still to come, which then accounts for it);
+//! - a target that exits within [`SETTLE_NS`] of a delivery of a signal it still has pending
+//!   is reported `target_exited` only that much later, if the deliveries do not arrive first.
+//!
+//! Plain `signal` and `signal_deliver` records are written as they happen, so they need none
+//! of this: a send is always read before its delivery. Burst records are written late but
+//! never lost, so the counts stay exact: every merged signal is in one `coalesced` count, every
+//! refused or ignored one in one `queue_overflow` or `ignored` count.
 
 use std::{
     cmp::Reverse,
@@ -13,7 +32,10 @@ use super::{
     table::flag,
 };
 use crate::{
-    event::{Disposition, Event, ExitStatus, Sig, Signal, SignalDeliver, SignalResult},
+    event::{
+        Comm, DeliverBurst, Disposition, Event, ExitStatus, Sig, Signal, SignalBurst,
+        SignalDeliver, SignalResult,
+    },
     signals::default_ignored,
 };
 
@@ -22,44 +44,109 @@ const SIGCONT: u32 = 18;
 /// si_code of signals the kernel sends for itself (`SEND_SIG_PRIV`).
 const SI_KERNEL: i32 = 0x80;
 
-/// A signal generated and not yet seen delivered.
+/// How long the engine allows for burst records the probes write late (at most tens of
+/// milliseconds, see `tracer_common::SIGNAL_RUN_NS` and the tracer's nudges) before it
+/// concludes from their absence.
+pub const SETTLE_NS: u64 = 1_000_000_000;
+
+/// One (target, signal): what was sent and not yet seen delivered, and what is needed to match
+/// records that arrive out of order.
 #[derive(Clone, Debug)]
-struct Pending {
-    first_ns: u64,
+struct Entry {
     target: u32,
     target_start: u64,
+    /// The instance pending the longest: when it was sent, by whom, how.
+    first_ns: u64,
     sender: ProcRef,
     si_code: i32,
     disposition: Disposition,
     blocked: bool,
-    /// Instances merged into this one while it was pending.
-    merged: u32,
-    /// Real-time instances queued behind it.
-    queued: u32,
     blocked_reported: bool,
+    /// Instances sent and not yet seen delivered (more than one: real-time signals queue).
+    pending: u64,
+    /// Instances assumed pending (and counted in `pending`) because signals were merged into
+    /// them, their sends not seen: sent before the trace, or counted in a burst still to come,
+    /// which then accounts for them (delivered since or not). The latest assumed at
+    /// `assumed_ns`; forgotten [`SETTLE_NS`] later.
+    assumed: u64,
+    assumed_ns: u64,
+    /// Instances merged into a pending one, not yet reported.
+    merged: u64,
+    /// Deliveries seen while nothing was pending (the latest at `credit_ns`): a burst of sends
+    /// written after them may be what they delivered.
+    credit: u64,
+    credit_ns: u64,
+    /// The latest delivery seen (0: none).
+    delivered_ns: u64,
+    /// The latest send seen.
+    sent_ns: u64,
+    /// The target exited at this time; what is still pending is reported
+    /// [`SETTLE_NS`] later unless late deliveries arrive first.
+    gone_ns: Option<u64>,
+    settle_scheduled: bool,
+}
+
+/// Signals sent, as one `signal` event or one `signal_burst` says.
+struct Sent<'a> {
+    /// When the first and the last were sent (the same for one).
+    first_ns: u64,
+    ts: u64,
+    burst: bool,
+    sig: u32,
+    si_code: i32,
+    disposition: Disposition,
+    blocked: bool,
+    target: Target<'a>,
+    /// By result (delivered and delivered-without-siginfo together).
+    delivered: u64,
+    ignored: u64,
+    already_pending: u64,
+    overflow: u64,
+}
+
+/// A signal's target as the event names it.
+struct Target<'a> {
+    pid: u32,
+    tid: u32,
+    ns_pid: u32,
+    pidns: u32,
+    comm: &'a Comm,
+    start_ns: u64,
 }
 
 #[derive(Default)]
 pub struct Signals {
-    /// (target pid, signal) → the pending instance.
-    pending: HashMap<(u32, u32), Pending, super::table::FastHash>,
+    /// (target pid, signal) → what is tracked.
+    entries: HashMap<(u32, u32), Entry, super::table::FastHash>,
     /// Blocked-after deadlines: (deadline, target pid, signal, first_ns).
     deadlines: BinaryHeap<Reverse<(u64, u32, u32, u64)>>,
-    /// Drops by reason and signal, for the summary.
+    /// Targets gone with signals pending: (deadline, target pid, signal, gone_ns).
+    settles: BinaryHeap<Reverse<(u64, u32, u32, u64)>>,
+    /// When idle entries are next looked for and dropped.
+    next_sweep_ns: u64,
+    /// Dropped signals by reason and signal, for the summary.
     pub drops: BTreeMap<(DropReason, u32), u64>,
 }
 
 impl Signals {
     pub fn next_deadline(&self) -> Option<u64> {
-        self.deadlines.peek().map(|Reverse((d, ..))| *d)
+        let blocked = self.deadlines.peek().map(|Reverse((d, ..))| *d);
+        let settle = self.settles.peek().map(|Reverse((d, ..))| *d);
+        match (blocked, settle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    pub fn count_drop(&mut self, reason: DropReason, sig: u32) {
-        *self.drops.entry((reason, sig)).or_default() += 1;
+    /// Counts the signals a finding says were dropped (`count` of them, else one).
+    pub fn count_drop(&mut self, reason: DropReason, sig: u32, count: Option<u64>) {
+        let n = self.drops.entry((reason, sig)).or_default();
+        *n = n.saturating_add(count.unwrap_or(1));
     }
 
+    /// Signals tracked as pending (their targets alive, or gone and being settled).
     pub fn pending_len(&self) -> usize {
-        self.pending.len()
+        self.entries.values().filter(|e| e.pending > 0).count()
     }
 }
 
@@ -68,12 +155,75 @@ fn is_stop(sig: u32) -> bool {
     matches!(sig, 19..=22)
 }
 
+/// A count as findings carry it: absent for one.
+fn count_of(n: u64) -> Option<u64> {
+    (n > 1).then_some(n)
+}
+
 impl Engine {
     pub(super) fn on_signal(&mut self, event: &Event, s: &Signal, out: &mut Vec<Finding>) {
-        let ts = event.ts_ns;
-        let sig = s.sig.0;
+        let one = |result| u64::from(s.result == result);
+        let sent = Sent {
+            first_ns: event.ts_ns,
+            ts: event.ts_ns,
+            burst: false,
+            sig: s.sig.0,
+            si_code: s.si_code,
+            disposition: s.disposition,
+            blocked: s.blocked,
+            target: Target {
+                pid: s.target_pid,
+                tid: s.target_tid,
+                ns_pid: s.target_ns_pid,
+                pidns: s.target_pidns,
+                comm: &s.target_comm,
+                start_ns: s.target_start_ns,
+            },
+            delivered: one(SignalResult::Delivered) + one(SignalResult::LostInfo),
+            ignored: one(SignalResult::Ignored),
+            already_pending: one(SignalResult::AlreadyPending),
+            overflow: one(SignalResult::Overflow),
+        };
+        self.on_sent(event, &sent, out);
+    }
+
+    pub(super) fn on_signal_burst(
+        &mut self,
+        event: &Event,
+        b: &SignalBurst,
+        out: &mut Vec<Finding>,
+    ) {
+        let sent = Sent {
+            first_ns: b.first_ns.min(event.ts_ns),
+            ts: event.ts_ns,
+            burst: true,
+            sig: b.sig.0,
+            si_code: b.si_code,
+            disposition: b.disposition,
+            // A pending one may have found it blocked: tracked as blocked, and reported as
+            // such if it stays pending past --blocked-after.
+            blocked: b.blocked_count > 0,
+            target: Target {
+                pid: b.target_pid,
+                tid: b.target_tid,
+                ns_pid: b.target_ns_pid,
+                pidns: b.target_pidns,
+                comm: &b.target_comm,
+                start_ns: b.target_start_ns,
+            },
+            delivered: b.delivered.saturating_add(b.lost_info),
+            ignored: b.ignored,
+            already_pending: b.already_pending,
+            overflow: b.overflow,
+        };
+        self.on_sent(event, &sent, out);
+    }
+
+    fn on_sent(&mut self, event: &Event, s: &Sent, out: &mut Vec<Finding>) {
+        let ts = s.ts;
+        let sig = s.sig;
         let sender = self.process(&event.task, ts);
-        let target = self.signal_target(s, ts);
+        let target = self.signal_target(&s.target, ts);
         if matches!(sig, SIGCONT | SIGKILL) {
             self.table.at_mut(target).flags &= !flag::STOPPED;
         }
@@ -83,150 +233,333 @@ impl Engine {
             return;
         }
         let quiet = default_ignored(sig) && !self.config.all_signals;
-        let dropped = |engine: &Self, reason| SignalDropped {
+        let dropped = |engine: &Self, reason, count| SignalDropped {
             ts_ns: ts,
             reason,
-            sig: s.sig,
+            sig: Sig(sig),
             si_code: s.si_code,
             sender: engine.proc_ref(sender),
             from_kernel: s.si_code > 0,
             target: engine.proc_ref(target),
             disposition: s.disposition,
-            count: None,
+            count: count_of(count),
             pending_ns: None,
             children: Vec::new(),
         };
-        match s.result {
-            SignalResult::Ignored => {
-                let init = s.target_ns_pid == 1;
-                let reason = match s.disposition {
-                    Disposition::Default if init && !default_ignored(sig) => {
-                        Some(DropReason::IgnoredByInit)
-                    }
-                    _ if quiet => None,
-                    Disposition::Ignore => Some(DropReason::Ignored),
-                    _ if init => Some(DropReason::IgnoredByInit),
-                    // Default or handler, yet ignored: the target was already exiting.
-                    _ => Some(DropReason::Ignored),
-                };
-                if let Some(reason) = reason {
-                    let mut f = dropped(self, reason);
-                    if reason == DropReason::IgnoredByInit {
-                        f.children = self
-                            .table
-                            .children(target)
-                            .into_iter()
-                            .filter(|&c| self.table.at(c).is_alive())
-                            .map(|c| self.proc_ref(c))
-                            .collect();
-                        f.children.sort_by_key(|c| c.pid);
-                    }
-                    out.push(Finding::SignalDropped(f));
+        if s.ignored > 0 {
+            let init = s.target.ns_pid == 1;
+            let reason = match s.disposition {
+                Disposition::Default if init && !default_ignored(sig) => {
+                    Some(DropReason::IgnoredByInit)
                 }
+                _ if quiet => None,
+                Disposition::Ignore => Some(DropReason::Ignored),
+                _ if init => Some(DropReason::IgnoredByInit),
+                // Default or handler, yet ignored: the target was already exiting.
+                _ => Some(DropReason::Ignored),
+            };
+            if let Some(reason) = reason {
+                let mut f = dropped(self, reason, s.ignored);
+                if reason == DropReason::IgnoredByInit {
+                    f.children = self
+                        .table
+                        .children(target)
+                        .into_iter()
+                        .filter(|&c| self.table.at(c).is_alive())
+                        .map(|c| self.proc_ref(c))
+                        .collect();
+                    f.children.sort_by_key(|c| c.pid);
+                }
+                out.push(Finding::SignalDropped(f));
             }
-            SignalResult::Overflow => {
-                out.push(Finding::SignalDropped(dropped(
-                    self,
-                    DropReason::QueueOverflow,
-                )));
-            }
-            SignalResult::AlreadyPending => {
-                if quiet {
-                    return;
-                }
-                let key = (s.target_pid, sig);
-                if let Some(p) = self.signals.pending.get_mut(&key) {
-                    p.merged += 1;
-                    return;
-                }
-                // The pending instance was sent before the trace, or was not tracked (a
-                // fatal default signal): the burst starts here.
-                self.track(s, ts, sender, target, 1);
-            }
-            SignalResult::Delivered | SignalResult::LostInfo => {
-                // Tracked until delivered: signals it blocks, and those a handler will take.
-                // A fatal default one is acted on at once (its "delivery" is the exit); a
-                // stop or ignored-by-default one needs no delivery to be seen.
-                // Default-ignored ones (a SIGCHLD to a handler, very common) only with
-                // --all-signals.
-                let track = s.blocked || s.disposition == Disposition::Handler;
-                if !track || sig == SIGKILL || quiet {
-                    return;
-                }
-                if let Some(p) = self.signals.pending.get_mut(&(s.target_pid, sig)) {
-                    // Real-time signals queue: another instance behind the pending one.
-                    p.queued += 1;
-                    return;
-                }
-                self.track(s, ts, sender, target, 0);
-            }
+        }
+        if s.overflow > 0 {
+            out.push(Finding::SignalDropped(dropped(
+                self,
+                DropReason::QueueOverflow,
+                s.overflow,
+            )));
+        }
+        // Tracked until delivered: signals it blocks, and those a handler will take. A fatal
+        // default one is acted on at once (its "delivery" is the exit); a stop or
+        // ignored-by-default one needs no delivery to be seen. Default-ignored ones (a SIGCHLD
+        // to a handler, very common) only with --all-signals.
+        let track = (s.blocked || s.disposition == Disposition::Handler) && sig != SIGKILL;
+        if quiet || (s.delivered == 0 || !track) && s.already_pending == 0 {
+            return;
+        }
+        let sender_ref = self.proc_ref(sender);
+        self.entry(s.target.pid, sig, target, ts, out);
+        if s.delivered > 0 && track {
+            self.sent_pending(s, &sender_ref, out);
+        }
+        if s.already_pending > 0 {
+            self.sent_merged(s, &sender_ref, out);
         }
     }
 
-    fn track(&mut self, s: &Signal, ts: u64, sender: u32, target: u32, merged: u32) {
-        let sig = s.sig.0;
-        let pending = Pending {
-            first_ns: ts,
-            target,
-            target_start: self.table.at(target).start_ns,
-            sender: self.proc_ref(sender),
-            si_code: s.si_code,
-            disposition: s.disposition,
-            blocked: s.blocked,
-            merged,
-            queued: 0,
-            blocked_reported: false,
-        };
-        self.signals.pending.insert((s.target_pid, sig), pending);
-        let t = self.table.at_mut(target);
-        t.pending_signals = t.pending_signals.saturating_add(1);
-        if s.blocked {
+    /// Instances now pending: those a burst sent after deliveries already seen are what those
+    /// delivered, the rest are pending.
+    fn sent_pending(&mut self, s: &Sent, sender: &ProcRef, out: &mut Vec<Finding>) {
+        let key = (s.target.pid, s.sig);
+        let e = self.signals.entries.get_mut(&key).expect("made by entry()");
+        let mut n = s.delivered;
+        if s.burst && e.credit > 0 && e.credit_ns >= s.first_ns {
+            let used = e.credit.min(n);
+            e.credit -= used;
+            n -= used;
+        }
+        if s.burst
+            && e.assumed > 0
+            && s.first_ns <= e.assumed_ns
+            && s.ts < e.assumed_ns.saturating_add(SETTLE_NS)
+        {
+            // Sent before the merges that made us assume them: these are they.
+            let found = e.assumed.min(n);
+            e.assumed -= found;
+            n -= found;
+        }
+        e.sent_ns = e.sent_ns.max(s.ts);
+        if n == 0 {
+            return;
+        }
+        if e.pending == 0 {
+            self.start_instance(key, s, sender);
+        }
+        let e = self.signals.entries.get_mut(&key).expect("present");
+        e.pending = e.pending.saturating_add(n);
+        self.settle_if_gone(key, s.ts, out);
+    }
+
+    /// Instances merged into a pending one.
+    fn sent_merged(&mut self, s: &Sent, sender: &ProcRef, out: &mut Vec<Finding>) {
+        let key = (s.target.pid, s.sig);
+        let e = self.signals.entries.get_mut(&key).expect("made by entry()");
+        e.sent_ns = e.sent_ns.max(s.ts);
+        if e.pending > 0 {
+            e.merged = e.merged.saturating_add(s.already_pending);
+            return;
+        }
+        if e.credit > 0 || e.delivered_ns >= s.first_ns {
+            // Merged into one already seen delivered: this was written after the delivery (a
+            // burst), or deliveries were seen that sends still to come account for (so the
+            // pending count was taken by a delivery of one of those).
+            let mut p = e.clone();
+            p.merged = s.already_pending;
+            p.first_ns = s.first_ns;
+            p.sender = sender.clone();
+            p.si_code = s.si_code;
+            p.disposition = s.disposition;
+            out.push(self.burst_finding(&p, s.sig, s.ts));
+            return;
+        }
+        // The pending instance was sent before the trace, or was not tracked (a fatal default
+        // signal), or its send is in a burst still to come: assume one, the burst starts here.
+        self.start_instance(key, s, sender);
+        let e = self.signals.entries.get_mut(&key).expect("present");
+        e.pending = 1;
+        if e.assumed_ns.saturating_add(SETTLE_NS) <= s.ts {
+            e.assumed = 0;
+        }
+        e.assumed = e.assumed.saturating_add(1);
+        e.assumed_ns = s.ts;
+        e.merged = s.already_pending;
+        self.settle_if_gone(key, s.ts, out);
+    }
+
+    /// A new pending instance (nothing was pending) sent as `s` says.
+    fn start_instance(&mut self, key: (u32, u32), s: &Sent, sender: &ProcRef) {
+        let e = self.signals.entries.get_mut(&key).expect("present");
+        e.first_ns = s.ts;
+        e.sender = sender.clone();
+        e.si_code = s.si_code;
+        e.disposition = s.disposition;
+        e.blocked = s.blocked;
+        e.blocked_reported = false;
+        if s.blocked && e.gone_ns.is_none() {
             self.signals.deadlines.push(Reverse((
-                ts.saturating_add(self.config.blocked_after_ns),
-                s.target_pid,
-                sig,
-                ts,
+                s.ts.saturating_add(self.config.blocked_after_ns),
+                key.0,
+                key.1,
+                s.ts,
             )));
         }
     }
 
+    /// The entry for (`pid`, `sig`) about process `target`, made if there is none; one about
+    /// an earlier process with that pid is concluded first.
+    fn entry(&mut self, pid: u32, sig: u32, target: u32, ts: u64, out: &mut Vec<Finding>) {
+        let target_start = self.table.at(target).start_ns;
+        if let Some(e) = self.signals.entries.get(&(pid, sig)) {
+            if e.target == target && e.target_start == target_start {
+                return;
+            }
+            self.conclude(pid, sig, ts, out);
+            if let Some(old) = self.signals.entries.remove(&(pid, sig)) {
+                self.untrack(old.target, old.target_start);
+            }
+        }
+        let p = self.table.at(target);
+        let gone_ns = p.has(flag::EXITED).then_some(p.exit_ns);
+        let entry = Entry {
+            target,
+            target_start,
+            first_ns: 0,
+            sender: Self::unknown_ref(0, Comm::from("?")),
+            si_code: 0,
+            disposition: Disposition::Default,
+            blocked: false,
+            blocked_reported: false,
+            pending: 0,
+            assumed: 0,
+            assumed_ns: 0,
+            merged: 0,
+            credit: 0,
+            credit_ns: 0,
+            delivered_ns: 0,
+            sent_ns: 0,
+            gone_ns,
+            settle_scheduled: false,
+        };
+        self.signals.entries.insert((pid, sig), entry);
+        let t = self.table.at_mut(target);
+        t.pending_signals = t.pending_signals.saturating_add(1);
+    }
+
+    /// An entry whose target is gone got something pending: settle it `SETTLE_NS` after the
+    /// exit, or now when that has passed.
+    fn settle_if_gone(&mut self, key: (u32, u32), ts: u64, out: &mut Vec<Finding>) {
+        let e = self.signals.entries.get_mut(&key).expect("present");
+        let Some(gone) = e.gone_ns else {
+            return;
+        };
+        let at = gone.saturating_add(SETTLE_NS);
+        // By the event's time, not the engine's: a live engine's clock also moves with the
+        // timer, and a replay must decide the same.
+        if at <= ts {
+            self.conclude(key.0, key.1, ts, out);
+        } else if !e.settle_scheduled {
+            e.settle_scheduled = true;
+            self.signals.settles.push(Reverse((at, key.0, key.1, gone)));
+        }
+    }
+
+    /// The target of an entry is gone and no late record can change what is pending: reports
+    /// the merged ones and the ones never delivered (unless it is what killed the target).
+    fn conclude(&mut self, pid: u32, sig: u32, ts: u64, out: &mut Vec<Finding>) {
+        let Some(e) = self.signals.entries.get_mut(&(pid, sig)) else {
+            return;
+        };
+        e.settle_scheduled = false;
+        let (pending, merged) = (e.pending, e.merged);
+        e.pending = 0;
+        e.merged = 0;
+        let e = e.clone();
+        let known = self.table.check(e.target, e.target_start).is_some();
+        let target = if known {
+            self.proc_ref(e.target)
+        } else {
+            Self::unknown_ref(pid, Comm::from("?"))
+        };
+        if merged > 0 {
+            let mut p = e.clone();
+            p.merged = merged;
+            out.push(self.burst_finding(&p, sig, ts));
+        }
+        let killed_by = if known {
+            let t = self.table.at(e.target);
+            t.has(flag::EXITED)
+                .then(|| ExitStatus::from_wait_status(t.exit_status).killed_by)
+                .flatten()
+        } else {
+            None
+        };
+        if pending == 0 || killed_by == Some(Sig(sig)) {
+            return;
+        }
+        let gone = e.gone_ns.unwrap_or(ts);
+        out.push(Finding::SignalDropped(SignalDropped {
+            ts_ns: ts,
+            reason: DropReason::TargetExited,
+            sig: Sig(sig),
+            si_code: e.si_code,
+            sender: e.sender.clone(),
+            from_kernel: e.si_code > 0,
+            target,
+            disposition: e.disposition,
+            count: count_of(pending),
+            pending_ns: Some(gone.saturating_sub(e.first_ns)),
+            children: Vec::new(),
+        }));
+    }
+
     /// The target's entry, made from the signal's fields when the table does not know it.
-    fn signal_target(&mut self, s: &Signal, ts: u64) -> u32 {
-        if let Some(idx) = self.table.lookup(s.target_pid, s.target_start_ns) {
+    fn signal_target(&mut self, t: &Target, ts: u64) -> u32 {
+        if let Some(idx) = self.table.lookup(t.pid, t.start_ns) {
             return idx;
         }
         let task = crate::event::Task {
-            pid: s.target_pid,
-            tid: s.target_tid,
-            ns_pid: s.target_ns_pid,
-            pidns: s.target_pidns,
+            pid: t.pid,
+            tid: t.tid,
+            ns_pid: t.ns_pid,
+            pidns: t.pidns,
             ppid: 0,
             uid: 0,
             cgroup_id: 0,
-            comm: s.target_comm,
-            start_ns: s.target_start_ns,
+            comm: *t.comm,
+            start_ns: t.start_ns,
         };
         self.process(&task, ts)
     }
 
     pub(super) fn on_deliver(&mut self, event: &Event, d: &SignalDeliver, out: &mut Vec<Finding>) {
-        let idx = self.process(&event.task, event.ts_ns);
-        let sig = d.sig.0;
-        if is_stop(sig) && d.disposition == Disposition::Default {
+        self.delivered(event, d.sig.0, d.disposition, 1, out);
+    }
+
+    pub(super) fn on_deliver_burst(
+        &mut self,
+        event: &Event,
+        d: &DeliverBurst,
+        out: &mut Vec<Finding>,
+    ) {
+        self.delivered(event, d.sig.0, d.disposition, d.count, out);
+    }
+
+    /// `count` deliveries of `sig` to the event's task, the last at the event's time.
+    fn delivered(
+        &mut self,
+        event: &Event,
+        sig: u32,
+        disposition: Disposition,
+        count: u64,
+        out: &mut Vec<Finding>,
+    ) {
+        let ts = event.ts_ns;
+        let idx = self.process(&event.task, ts);
+        if is_stop(sig) && disposition == Disposition::Default {
             self.table.at_mut(idx).flags |= flag::STOPPED;
         }
-        let key = (event.task.pid, sig);
-        let Some(p) = self.signals.pending.get_mut(&key) else {
-            return;
-        };
-        if p.queued > 0 {
-            p.queued -= 1;
+        if count == 0 || sig == SIGKILL || default_ignored(sig) && !self.config.all_signals {
             return;
         }
-        let p = self.signals.pending.remove(&key).expect("present");
-        self.untrack(p.target, p.target_start);
-        if p.merged > 0 {
-            out.push(self.burst_finding(&p, sig, event.ts_ns));
+        let key = (event.task.pid, sig);
+        self.entry(key.0, sig, idx, ts, out);
+        let e = self.signals.entries.get_mut(&key).expect("made by entry()");
+        e.delivered_ns = e.delivered_ns.max(ts);
+        let used = e.pending.min(count);
+        e.pending -= used;
+        let rest = count - used;
+        if rest > 0 {
+            if e.credit_ns.saturating_add(SETTLE_NS) < ts {
+                e.credit = 0;
+            }
+            e.credit = e.credit.saturating_add(rest);
+            e.credit_ns = e.credit_ns.max(ts);
+        }
+        if used > 0 && e.pending == 0 && e.merged > 0 {
+            let p = e.clone();
+            e.merged = 0;
+            out.push(self.burst_finding(&p, sig, ts));
         }
     }
 
@@ -237,10 +570,10 @@ impl Engine {
         }
     }
 
-    fn burst_finding(&self, p: &Pending, sig: u32, now: u64) -> Finding {
+    fn burst_finding(&self, p: &Entry, sig: u32, now: u64) -> Finding {
         let target = match self.table.check(p.target, p.target_start) {
             Some(_) => self.proc_ref(p.target),
-            None => Self::unknown_ref(0, crate::event::Comm::from("?")),
+            None => Self::unknown_ref(0, Comm::from("?")),
         };
         Finding::SignalDropped(SignalDropped {
             ts_ns: now,
@@ -257,68 +590,74 @@ impl Engine {
         })
     }
 
-    /// The target `idx` exited with wait status `status`: what was still pending for it was
-    /// never delivered, unless it is the signal that killed it.
-    pub(super) fn signals_target_gone(
-        &mut self,
-        idx: u32,
-        ts: u64,
-        status: u32,
-        out: &mut Vec<Finding>,
-    ) {
+    /// The target `idx` exited at `ts` (its exit status recorded): what was still pending for
+    /// it was never delivered, unless it is the signal that killed it, or deliveries written
+    /// late are still to come (a delivery of the same signal was seen within `SETTLE_NS`).
+    pub(super) fn signals_target_gone(&mut self, idx: u32, ts: u64, out: &mut Vec<Finding>) {
         if self.table.at(idx).pending_signals == 0 {
             return;
         }
         let pid = self.table.at(idx).pid;
-        let killed_by = ExitStatus::from_wait_status(status).killed_by.map(|s| s.0);
+        let start = self.table.at(idx).start_ns;
         for sig in 1..=crate::signals::SIGRTMAX {
-            let Some(p) = self.signals.pending.remove(&(pid, sig)) else {
+            let Some(e) = self.signals.entries.get_mut(&(pid, sig)) else {
                 continue;
             };
-            if p.merged > 0 {
-                out.push(self.burst_finding(&p, sig, ts));
-            }
-            if killed_by == Some(sig) {
+            if e.target != idx || e.target_start != start {
                 continue;
             }
-            out.push(Finding::SignalDropped(SignalDropped {
-                ts_ns: ts,
-                reason: DropReason::TargetExited,
-                sig: Sig(sig),
-                si_code: p.si_code,
-                sender: p.sender.clone(),
-                from_kernel: p.si_code > 0,
-                target: self.proc_ref(idx),
-                disposition: p.disposition,
-                count: (p.queued > 0).then_some(p.queued + 1),
-                pending_ns: Some(ts.saturating_sub(p.first_ns)),
-                children: Vec::new(),
-            }));
+            e.gone_ns = Some(ts);
+            if e.pending > 0 && e.delivered_ns != 0 && e.delivered_ns.saturating_add(SETTLE_NS) > ts
+            {
+                self.settle_if_gone((pid, sig), ts, out);
+            } else {
+                self.conclude(pid, sig, ts, out);
+            }
         }
-        self.table.at_mut(idx).pending_signals = 0;
     }
 
-    /// Drops what is tracked for a released process.
+    /// Drops what is tracked for a released process, except what waits for late records.
     pub(super) fn signals_forget(&mut self, idx: u32) {
         if self.table.at(idx).pending_signals == 0 {
             return;
         }
         let pid = self.table.at(idx).pid;
-        self.signals.pending.retain(|&(p, _), _| p != pid);
-        self.table.at_mut(idx).pending_signals = 0;
+        let mut dropped = 0u8;
+        self.signals.entries.retain(|&(p, _), e| {
+            let keep = p != pid || e.target != idx || e.gone_ns.is_some();
+            if !keep {
+                dropped = dropped.saturating_add(1);
+            }
+            keep
+        });
+        let t = self.table.at_mut(idx);
+        t.pending_signals = t.pending_signals.saturating_sub(dropped);
     }
 
-    /// Reports signals pending past `--blocked-after` because the target blocks them.
+    /// Reports signals pending past `--blocked-after` because the target blocks it.
     pub(super) fn blocked_deadlines(&mut self, out: &mut Vec<Finding>) {
         while let Some(&Reverse((deadline, pid, sig, first))) = self.signals.deadlines.peek() {
             if deadline > self.now {
                 break;
             }
             self.signals.deadlines.pop();
-            let Some(p) = self.signals.pending.get_mut(&(pid, sig)) else {
+            let Some(p) = self.signals.entries.get_mut(&(pid, sig)) else {
                 continue;
             };
-            if p.first_ns != first || p.blocked_reported || !p.blocked {
+            if p.pending == 0
+                || p.first_ns != first
+                || p.blocked_reported
+                || !p.blocked
+                || p.gone_ns.is_some()
+            {
+                continue;
+            }
+            // Deliveries of it were seen lately: ones written late may be this one's.
+            let settled = p.delivered_ns.saturating_add(SETTLE_NS);
+            if p.delivered_ns != 0 && settled > deadline {
+                self.signals
+                    .deadlines
+                    .push(Reverse((settled, pid, sig, first)));
                 continue;
             }
             p.blocked_reported = true;
@@ -337,25 +676,80 @@ impl Engine {
                 target,
                 disposition: p.disposition,
                 count: None,
-                pending_ns: Some(deadline - p.first_ns),
+                pending_ns: Some(deadline.saturating_sub(p.first_ns)),
                 children: Vec::new(),
             }));
         }
     }
 
-    /// The end of the input: bursts still open are reported as they stand.
+    /// Targets gone with signals pending whose late records had their time.
+    pub(super) fn settle_deadlines(&mut self, out: &mut Vec<Finding>) {
+        while let Some(&Reverse((deadline, pid, sig, gone))) = self.signals.settles.peek() {
+            if deadline > self.now {
+                break;
+            }
+            self.signals.settles.pop();
+            self.settle(deadline, pid, sig, gone, out);
+        }
+    }
+
+    fn settle(&mut self, deadline: u64, pid: u32, sig: u32, gone: u64, out: &mut Vec<Finding>) {
+        let Some(e) = self.signals.entries.get(&(pid, sig)) else {
+            return;
+        };
+        if e.gone_ns == Some(gone) && e.settle_scheduled {
+            self.conclude(pid, sig, deadline, out);
+        }
+    }
+
+    /// Forgets entries with nothing pending and nothing for a late record to match, idle for
+    /// twice `SETTLE_NS` (so that no record could still find them: the result is the same as
+    /// keeping them).
+    pub(super) fn sweep_signals(&mut self) {
+        if self.now < self.signals.next_sweep_ns {
+            return;
+        }
+        self.signals.next_sweep_ns = self.now.saturating_add(SETTLE_NS);
+        let Some(horizon) = self.now.checked_sub(2 * SETTLE_NS) else {
+            return;
+        };
+        let mut gone = Vec::new();
+        self.signals.entries.retain(|_, e| {
+            let last = e
+                .sent_ns
+                .max(e.delivered_ns)
+                .max(e.credit_ns)
+                .max(e.gone_ns.unwrap_or(0));
+            let idle = e.pending == 0 && e.merged == 0 && !e.settle_scheduled && last < horizon;
+            if idle {
+                gone.push((e.target, e.target_start));
+            }
+            !idle
+        });
+        for (target, start) in gone {
+            self.untrack(target, start);
+        }
+    }
+
+    /// The end of the input: gone targets are settled, and bursts still open are reported as
+    /// they stand, at the time of the last event.
     pub(super) fn flush_bursts(&mut self, out: &mut Vec<Finding>) {
-        let mut open: Vec<((u32, u32), Pending)> = self
+        let mut settles = std::mem::take(&mut self.signals.settles).into_sorted_vec();
+        settles.reverse();
+        for Reverse((deadline, pid, sig, gone)) in settles {
+            self.settle(deadline, pid, sig, gone, out);
+        }
+        let mut open: Vec<((u32, u32), Entry)> = self
             .signals
-            .pending
+            .entries
             .iter()
             .filter(|(_, p)| p.merged > 0)
             .map(|(k, p)| (*k, p.clone()))
             .collect();
         open.sort_by_key(|(k, p)| (p.first_ns, *k));
         for (key, p) in open {
-            out.push(self.burst_finding(&p, key.1, self.now));
-            if let Some(q) = self.signals.pending.get_mut(&key) {
+            out.push(self.burst_finding(&p, key.1, self.last_event_ns));
+            if let Some(q) = self.signals.entries.get_mut(&key) {
                 q.merged = 0;
             }
         }

@@ -196,6 +196,34 @@ pub fn write_event<W: Write>(w: &mut W, event: &Event) -> io::Result<()> {
             o.int("total", l.total)?;
             o.int("cpu", l.cpu)?;
         }
+        EventData::SignalBurst(b) => {
+            o.sig(b.sig)?;
+            o.int("si_code", b.si_code)?;
+            o.bool("group", b.group)?;
+            o.int("target_pid", b.target_pid)?;
+            o.int("target_tid", b.target_tid)?;
+            o.int("target_ns_pid", b.target_ns_pid)?;
+            o.int("target_pidns", b.target_pidns)?;
+            o.comm("target_comm", &b.target_comm)?;
+            o.int("target_start_ns", b.target_start_ns)?;
+            o.name("disposition", disposition_name(b.disposition))?;
+            o.int("blocked_count", b.blocked_count)?;
+            o.int("first_ns", b.first_ns)?;
+            o.int("count", b.count)?;
+            o.int("delivered", b.delivered)?;
+            o.int("ignored", b.ignored)?;
+            o.int("already_pending", b.already_pending)?;
+            o.int("overflow", b.overflow)?;
+            o.int("lost_info", b.lost_info)?;
+        }
+        EventData::DeliverBurst(d) => {
+            o.sig(d.sig)?;
+            o.int("si_code", d.si_code)?;
+            o.name("disposition", disposition_name(d.disposition))?;
+            o.int("sa_flags", d.sa_flags)?;
+            o.int("first_ns", d.first_ns)?;
+            o.int("count", d.count)?;
+        }
     }
     o.raw(b"}")
 }
@@ -345,6 +373,34 @@ mod tests {
                 count: 3,
                 total: u64::MAX,
                 cpu: 1,
+            }),
+            EventData::SignalBurst(SignalBurst {
+                sig: Sig(10),
+                si_code: -6,
+                group: false,
+                target_pid: 1,
+                target_tid: 2,
+                target_ns_pid: 3,
+                target_pidns: 4,
+                target_comm: Comm::from("t\"\\"),
+                target_start_ns: 5,
+                disposition: Disposition::Handler,
+                blocked_count: u64::MAX,
+                first_ns: 6,
+                count: u64::MAX,
+                delivered: 1,
+                ignored: 2,
+                already_pending: 3,
+                overflow: 4,
+                lost_info: u64::MAX - 10,
+            }),
+            EventData::DeliverBurst(DeliverBurst {
+                sig: Sig(64),
+                si_code: 0,
+                disposition: Disposition::Default,
+                sa_flags: u32::MAX,
+                first_ns: 0,
+                count: 999_999,
             }),
         ];
         data.into_iter()

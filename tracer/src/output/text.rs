@@ -8,7 +8,9 @@ use std::{
 use super::Sink;
 use crate::{
     duration::human,
-    event::{Disposition, Event, EventData, Exec, ReapHow, Wait},
+    event::{
+        DeliverBurst, Disposition, Event, EventData, Exec, ReapHow, SignalBurst, SignalResult, Wait,
+    },
 };
 
 pub struct TextSink {
@@ -118,22 +120,93 @@ pub fn format_line(line: &mut String, event: &Event, start_ns: u64) {
             }
             Ok(())
         }
-        EventData::SignalDeliver(d) => write!(
-            line,
-            "{}: {}",
-            d.sig,
-            match d.disposition {
-                Disposition::Default => "default action",
-                Disposition::Ignore => "ignored",
-                Disposition::Handler => "handler runs",
-            }
-        ),
+        EventData::SignalDeliver(d) => write!(line, "{}: {}", d.sig, action(d.disposition)),
+        EventData::SignalBurst(b) => write_signal_burst(line, b, event.ts_ns),
+        EventData::DeliverBurst(d) => write_deliver_burst(line, d, event.ts_ns),
         EventData::Lost(l) => write!(
             line,
             "{} events lost on CPU {} (ring buffer full; {} lost there in all)",
             l.count, l.cpu, l.total
         ),
     };
+}
+
+fn action(disposition: Disposition) -> &'static str {
+    match disposition {
+        Disposition::Default => "default action",
+        Disposition::Ignore => "ignored",
+        Disposition::Handler => "handler runs",
+    }
+}
+
+/// `SIGUSR1 ×199,999 more → 4243 (child) (delivered 100,000, already pending 99,999) over 1.2 s`
+fn write_signal_burst(line: &mut String, b: &SignalBurst, last_ns: u64) -> std::fmt::Result {
+    write!(
+        line,
+        "{} ×{} more → {} ({})",
+        b.sig,
+        thousands(b.count),
+        b.target_pid,
+        b.target_comm
+    )?;
+    if b.target_ns_pid != b.target_pid {
+        write!(line, " [pid {} in its namespace]", b.target_ns_pid)?;
+    }
+    if !b.group {
+        write!(line, " thread {}", b.target_tid)?;
+    }
+    line.push_str(" (");
+    let mut first = true;
+    for (result, n) in b.by_result() {
+        if n != 0 {
+            if !first {
+                line.push_str(", ");
+            }
+            first = false;
+            let label = match result {
+                SignalResult::Delivered => "delivered",
+                SignalResult::Ignored => "ignored",
+                SignalResult::AlreadyPending => "already pending",
+                SignalResult::Overflow => "queue overflow",
+                SignalResult::LostInfo => "delivered without siginfo",
+            };
+            write!(line, "{label} {}", thousands(n))?;
+        }
+    }
+    line.push(')');
+    if b.blocked_count != 0 {
+        write!(
+            line,
+            ", {} while the target blocked it",
+            thousands(b.blocked_count)
+        )?;
+    }
+    write!(line, " over {}", human(last_ns.saturating_sub(b.first_ns)))
+}
+
+/// `SIGUSR1 ×99,999 more: handler runs, over 1.2 s`
+fn write_deliver_burst(line: &mut String, d: &DeliverBurst, last_ns: u64) -> std::fmt::Result {
+    write!(
+        line,
+        "{} ×{} more: {}, over {}",
+        d.sig,
+        thousands(d.count),
+        action(d.disposition),
+        human(last_ns.saturating_sub(d.first_ns))
+    )
+}
+
+/// `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn write_exec(line: &mut String, e: &Exec, comm: &str) -> std::fmt::Result {
@@ -205,5 +278,72 @@ fn errno_name(errno: u64) -> String {
         22 => "EINVAL".into(),
         512 => "ERESTARTSYS (interrupted)".into(),
         n => format!("errno {n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Comm, Sig, Task};
+
+    fn line(data: EventData) -> String {
+        let mut line = String::new();
+        let event = Event {
+            ts_ns: 3_200_000_000,
+            task: Task {
+                pid: 4242,
+                comm: Comm::from("storm"),
+                ..Task::default()
+            },
+            data,
+        };
+        format_line(&mut line, &event, 1_000_000_000);
+        line
+    }
+
+    #[test]
+    fn bursts_read_as_counts() {
+        let burst = SignalBurst {
+            sig: Sig(10),
+            si_code: 0,
+            group: true,
+            target_pid: 4243,
+            target_tid: 4243,
+            target_ns_pid: 4243,
+            target_pidns: 1,
+            target_comm: Comm::from("child"),
+            target_start_ns: 1,
+            disposition: Disposition::Handler,
+            blocked_count: 0,
+            first_ns: 2_000_000_000,
+            count: 199_999,
+            delivered: 100_000,
+            ignored: 0,
+            already_pending: 99_999,
+            overflow: 0,
+            lost_info: 0,
+        };
+        assert_eq!(
+            line(EventData::SignalBurst(burst)),
+            "   2.200000 signal_burst      4242 storm           SIGUSR1 ×199,999 more → 4243 \
+             (child) (delivered 100,000, already pending 99,999) over 1.2 s"
+        );
+        let deliveries = DeliverBurst {
+            sig: Sig(10),
+            si_code: 0,
+            disposition: Disposition::Handler,
+            sa_flags: 0,
+            first_ns: 3_000_000_000,
+            count: 1_000,
+        };
+        assert_eq!(
+            line(EventData::DeliverBurst(deliveries)),
+            "   2.200000 deliver_burst     4242 storm           SIGUSR1 ×1,000 more: handler \
+             runs, over 200 ms"
+        );
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
     }
 }

@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use crate::event::{
-    Comm, Disposition, Event, EventData, Exec, Exit, ExitStatus, Fork, Lost, Reap, ReapHow, Sig,
-    Signal, SignalDeliver, SignalResult, Task, Wait, WaitSyscall,
+    Comm, DeliverBurst, Disposition, Event, EventData, Exec, Exit, ExitStatus, Fork, Lost, Reap,
+    ReapHow, Sig, Signal, SignalBurst, SignalDeliver, SignalResult, Task, Wait, WaitSyscall,
 };
 
 #[derive(Deserialize)]
@@ -24,6 +24,8 @@ enum Kind {
     Signal,
     SignalDeliver,
     Lost,
+    SignalBurst,
+    DeliverBurst,
 }
 
 /// Every field any event kind has.
@@ -91,6 +93,13 @@ struct Flat<'a> {
     count: Option<u64>,
     total: Option<u64>,
     cpu: Option<u32>,
+    first_ns: Option<u64>,
+    delivered: Option<u64>,
+    ignored: Option<u64>,
+    already_pending: Option<u64>,
+    overflow: Option<u64>,
+    lost_info: Option<u64>,
+    blocked_count: Option<u64>,
 }
 
 /// One event from its JSON line.
@@ -125,6 +134,8 @@ fn f_kind(f: &Flat) -> &'static str {
         Kind::Signal => "signal",
         Kind::SignalDeliver => "signal_deliver",
         Kind::Lost => "lost",
+        Kind::SignalBurst => "signal_burst",
+        Kind::DeliverBurst => "deliver_burst",
     }
 }
 
@@ -223,6 +234,38 @@ fn data(kind: &'static str, f: Flat) -> Result<(u64, EventData), String> {
             count: req!(count),
             total: req!(total),
             cpu: req!(cpu),
+        }),
+        Kind::SignalBurst => EventData::SignalBurst(SignalBurst {
+            sig: Sig(req!(sig)),
+            si_code: req!(si_code),
+            group: req!(group),
+            target_pid: req!(target_pid),
+            target_tid: req!(target_tid),
+            target_ns_pid: req!(target_ns_pid),
+            target_pidns: req!(target_pidns),
+            target_comm: Comm::from(
+                f.target_comm
+                    .as_deref()
+                    .ok_or_else(|| need("target_comm"))?,
+            ),
+            target_start_ns: req!(target_start_ns),
+            disposition: req!(disposition),
+            blocked_count: req!(blocked_count),
+            first_ns: req!(first_ns),
+            count: req!(count),
+            delivered: req!(delivered),
+            ignored: req!(ignored),
+            already_pending: req!(already_pending),
+            overflow: req!(overflow),
+            lost_info: req!(lost_info),
+        }),
+        Kind::DeliverBurst => EventData::DeliverBurst(DeliverBurst {
+            sig: Sig(req!(sig)),
+            si_code: req!(si_code),
+            disposition: req!(disposition),
+            sa_flags: req!(sa_flags),
+            first_ns: req!(first_ns),
+            count: req!(count),
         }),
     };
     Ok((f.ts_ns, data))

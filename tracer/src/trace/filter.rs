@@ -1,23 +1,48 @@
 //! Which events a trace shows: by kind, and by subtree (a pid and everything it starts).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tracer_common::EventKind;
 
 use crate::event::{Event, EventData};
+
+/// How long a released member's pid is remembered for burst records written late (the probes
+/// write them within tens of milliseconds).
+const LATE_BURSTS_NS: u64 = 10_000_000_000;
 
 /// A set of processes that grows with every fork of a member and shrinks when a member is
 /// released. Membership is by pid, so a process stays in when it is reparented away.
 #[derive(Debug, Default)]
 pub struct Subtree {
     members: HashSet<u32>,
+    /// Members released lately, and when: the probes write counted signal repeats late, so a
+    /// burst of what a member sent or received before its release can come after it.
+    released: HashMap<u32, u64>,
 }
 
 impl Subtree {
     pub fn new(roots: impl IntoIterator<Item = u32>) -> Self {
         Self {
             members: roots.into_iter().collect(),
+            released: HashMap::new(),
         }
+    }
+
+    /// `pid` was a member released after `first_ns`.
+    fn released_since(&self, pid: u32, first_ns: u64) -> bool {
+        self.released.get(&pid).is_some_and(|&at| first_ns <= at)
+    }
+
+    fn release(&mut self, pid: u32, ts_ns: u64) -> bool {
+        if !self.members.remove(&pid) {
+            return false;
+        }
+        if self.released.len() >= 4096 {
+            self.released
+                .retain(|_, at| at.saturating_add(LATE_BURSTS_NS) >= ts_ns);
+        }
+        self.released.insert(pid, ts_ns);
+        true
     }
 
     pub fn insert(&mut self, pid: u32) {
@@ -52,7 +77,16 @@ impl Subtree {
                 inside
             }
             EventData::Signal(signal) => self.contains(pid) || self.contains(signal.target_pid),
-            EventData::Reap(_) => self.members.remove(&pid),
+            EventData::SignalBurst(burst) => {
+                self.contains(pid)
+                    || self.contains(burst.target_pid)
+                    || self.released_since(pid, burst.first_ns)
+                    || self.released_since(burst.target_pid, burst.first_ns)
+            }
+            EventData::DeliverBurst(burst) => {
+                self.contains(pid) || self.released_since(pid, burst.first_ns)
+            }
+            EventData::Reap(_) => self.release(pid, event.ts_ns),
             EventData::Lost(_) => true,
             _ => self.contains(pid),
         }
@@ -62,13 +96,15 @@ impl Subtree {
 /// The event kinds to show.
 #[derive(Clone, Copy, Debug)]
 pub struct Kinds {
-    shown: [bool; 9],
+    shown: [bool; EventKind::SLOTS],
 }
 
 impl Kinds {
-    /// Every kind, or those listed. `lost` is always shown: a loss is never silent.
+    /// Every kind, or those listed. `lost` is always shown: a loss is never silent. Bursts
+    /// (repeats counted in the kernel) go with the kind they repeat: `signal` shows
+    /// `signal_burst` too, so that the signals shown are all the signals sent.
     pub fn new(listed: &[EventKind]) -> Self {
-        let mut shown = [listed.is_empty(); 9];
+        let mut shown = [listed.is_empty(); EventKind::SLOTS];
         for kind in listed {
             shown[*kind as usize] = true;
         }
@@ -77,7 +113,7 @@ impl Kinds {
     }
 
     pub fn shows(&self, kind: EventKind) -> bool {
-        self.shown[kind as usize]
+        self.shown[kind as usize] || self.shown[kind.base() as usize]
     }
 }
 
@@ -143,10 +179,48 @@ mod tests {
     }
 
     #[test]
+    fn late_bursts_of_released_members_are_kept() {
+        let mut tree = Subtree::new([10]);
+        assert!(tree.observe(&fork(10, 11)));
+        let mut reaped = reap(11);
+        reaped.ts_ns = 500;
+        assert!(tree.observe(&reaped));
+        let deliveries = |first_ns| {
+            event(
+                11,
+                EventData::DeliverBurst(crate::event::DeliverBurst {
+                    sig: crate::event::Sig(10),
+                    si_code: 0,
+                    disposition: crate::event::Disposition::Handler,
+                    sa_flags: 0,
+                    first_ns,
+                    count: 9,
+                }),
+            )
+        };
+        assert!(tree.observe(&deliveries(400)), "counted before the release");
+        assert!(
+            !tree.observe(&deliveries(600)),
+            "pid 11 is someone else's now"
+        );
+        assert!(!tree.contains(11));
+    }
+
+    #[test]
     fn lost_is_always_shown() {
         let kinds = Kinds::new(&[EventKind::Fork]);
         assert!(kinds.shows(EventKind::Fork) && kinds.shows(EventKind::Lost));
         assert!(!kinds.shows(EventKind::Exit));
         assert!(Kinds::new(&[]).shows(EventKind::SignalDeliver));
+    }
+
+    #[test]
+    fn bursts_go_with_the_kind_they_repeat() {
+        let kinds = Kinds::new(&[EventKind::Signal]);
+        assert!(kinds.shows(EventKind::SignalBurst));
+        assert!(!kinds.shows(EventKind::DeliverBurst));
+        let kinds = Kinds::new(&[EventKind::DeliverBurst]);
+        assert!(kinds.shows(EventKind::DeliverBurst));
+        assert!(!kinds.shows(EventKind::SignalDeliver));
     }
 }

@@ -2,6 +2,7 @@
 
 mod comms;
 pub mod filter;
+mod nudge;
 mod stats;
 
 use std::{
@@ -21,11 +22,12 @@ use tokio::{
     signal::unix::{SignalKind, signal},
     time::{Instant, sleep_until},
 };
-use tracer_common::{EventKind, STRAGGLER_READ_NS};
+use tracer_common::{EventKind, SIGNAL_RUN_NS, STRAGGLER_READ_NS};
 
 use self::{
     comms::CommCache,
     filter::{Kinds, Subtree},
+    nudge::Nudger,
     stats::Stats,
 };
 use crate::{
@@ -59,7 +61,8 @@ pub struct TraceArgs {
     #[arg(long)]
     pub threads: bool,
     /// Show only these event kinds (comma-separated: fork, exec, exit, wait, reap, signal,
-    /// signal_deliver). Lost-event reports are always shown.
+    /// signal_deliver). Lost-event reports are always shown; signal_burst and deliver_burst
+    /// (repeats counted in the kernel) go with signal and signal_deliver.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_kind)]
     pub events: Vec<EventKind>,
     /// Stop after DURATION (500ms, 5s, 2m, 1h).
@@ -92,7 +95,7 @@ fn parse_kind(text: &str) -> Result<EventKind, String> {
         .ok_or_else(|| {
             format!(
                 "unknown event kind {text:?}: choose from fork, exec, exit, wait, reap, signal, \
-                 signal_deliver"
+                 signal_deliver (signal_burst, deliver_burst)"
             )
         })
 }
@@ -143,6 +146,10 @@ struct Pipeline {
     /// The detectors, fed what the subtree filter lets through (what the log holds, so that
     /// a replay of the log finds the same).
     engine: crate::engine::live::LiveEngine,
+    /// When the latest record that may have opened a run of signal repeats was read, and when
+    /// the CPUs still holding counts are to be nudged (see `nudge`).
+    run_opened: Option<Instant>,
+    nudge_at: Option<Instant>,
 }
 
 impl Pipeline {
@@ -190,18 +197,52 @@ impl Pipeline {
     /// Reads everything in the ring buffer; returns how many records there were.
     fn drain(&mut self, ring: &mut RingBuf<MapData>) -> io::Result<usize> {
         let mut records = 0;
+        let mut runs_opened = false;
         while let Some(item) = ring.next() {
             records += 1;
             match decode(&item) {
                 Ok(event) => {
                     drop(item);
+                    // Every signal record the probes write opens a run of repeats.
+                    runs_opened |= matches!(
+                        event.data,
+                        EventData::Signal(_) | EventData::SignalDeliver(_)
+                    );
                     self.handle(event)?;
                 }
                 Err(err) => self.stats.bad_record(&err),
             }
         }
+        if runs_opened {
+            let now = Instant::now();
+            self.run_opened = Some(now);
+            self.nudge_at
+                .get_or_insert(now + Duration::from_nanos(SIGNAL_RUN_NS));
+        }
         self.sink.flush()?;
         Ok(records)
+    }
+
+    /// Time to nudge: the CPUs still holding counts write them. While runs keep opening, again
+    /// after the latest can take no more repeats.
+    fn nudge(&mut self, probes: &Probes, nudger: &Nudger) {
+        nudger.nudge(probes.cpus_with_runs());
+        let run = Duration::from_nanos(SIGNAL_RUN_NS);
+        self.nudge_at = self
+            .run_opened
+            .map(|opened| opened + run)
+            .filter(|&at| at > Instant::now());
+    }
+
+    /// Decodes and handles records the probes did not write themselves (read from their maps).
+    fn handle_record(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match decode(bytes) {
+            Ok(event) => self.handle(event),
+            Err(err) => {
+                self.stats.bad_record(&err);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -251,12 +292,15 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
         comms: CommCache::from_snapshot(&snapshot),
         stats: Stats::default(),
         engine: crate::engine::live::LiveEngine::new((&args.engine).into(), &snapshot),
+        run_opened: None,
+        nudge_at: None,
     };
     if let Some(tree) = &pipeline.subtree {
         let mut pids: Vec<u32> = tree.members().collect();
         pids.sort_unstable();
         pipeline.engine.widen_scope(pids);
     }
+    let nudger = Nudger::start().context("starting the nudge thread")?;
     // The log's first lines, out now: the header's presence tells a watcher the probes are
     // attached; the start snapshot (and the scope) follow it.
     pipeline.write(Vec::new()).context("writing events")?;
@@ -322,6 +366,10 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
                     forget_vanished(tree, &mut missing);
                 }
             }
+            _ = sleep_until(pipeline.nudge_at.unwrap_or(far_future)),
+                if pipeline.nudge_at.is_some() => {
+                pipeline.nudge(&probes, &nudger);
+            }
             _ = sleep_until(pipeline.engine.wake_at().unwrap_or(far_future)),
                 if pipeline.engine.wake_at().is_some() => {
                 // Events already in the ring buffer come first: they may settle the deadline.
@@ -336,8 +384,14 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
         }
     };
 
-    // A last drain, then whatever loss no record reported.
+    // A last drain; then, the probes detached, what they wrote meanwhile, the signal repeats
+    // they still counted, and whatever loss no record reported.
     pipeline.drain(ring.get_mut()).context("writing events")?;
+    probes.detach();
+    pipeline.drain(ring.get_mut()).context("writing events")?;
+    for record in probes.leftover_bursts() {
+        pipeline.handle_record(&record).context("writing events")?;
+    }
     for lost in probes.unreported_lost() {
         let event = Event {
             ts_ns: clock::boot_ns(),

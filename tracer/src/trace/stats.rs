@@ -10,7 +10,10 @@ use crate::{
 #[derive(Default)]
 pub struct Stats {
     seen: u64,
-    shown: [u64; 9],
+    shown: [u64; EventKind::SLOTS],
+    /// Signals and deliveries the bursts shown stand for.
+    burst_signals: u64,
+    burst_deliveries: u64,
     lost: u64,
     bad_records: u64,
 }
@@ -25,6 +28,15 @@ impl Stats {
 
     pub fn shown(&mut self, event: &Event) {
         self.shown[event.data.kind() as usize] += 1;
+        match &event.data {
+            EventData::SignalBurst(b) => {
+                self.burst_signals = self.burst_signals.saturating_add(b.count);
+            }
+            EventData::DeliverBurst(d) => {
+                self.burst_deliveries = self.burst_deliveries.saturating_add(d.count);
+            }
+            _ => {}
+        }
     }
 
     pub fn bad_record(&mut self, err: &DecodeError) {
@@ -34,7 +46,8 @@ impl Stats {
         self.bad_records += 1;
     }
 
-    /// `1234 events (fork 10, exit 10, ...), 0 lost`.
+    /// `1234 events (fork 10, exit 10, ...), 0 lost`; with bursts, `…, bursts of 999998 more
+    /// signals and 999998 more deliveries, 0 lost`.
     pub fn summary(&self, probe_errors: u64) -> String {
         let total: u64 = self.shown.iter().sum();
         let by_kind: Vec<String> = EventKind::ALL
@@ -45,6 +58,12 @@ impl Stats {
         let mut line = format!("{total} events");
         if !by_kind.is_empty() {
             line.push_str(&format!(" ({})", by_kind.join(", ")));
+        }
+        if self.burst_signals != 0 || self.burst_deliveries != 0 {
+            line.push_str(&format!(
+                ", bursts of {} more signals and {} more deliveries",
+                self.burst_signals, self.burst_deliveries
+            ));
         }
         line.push_str(&format!(", {} lost", self.lost));
         if self.seen as usize != total as usize {

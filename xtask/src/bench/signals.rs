@@ -1,7 +1,9 @@
 //! Section 2: signal storm. One process sends N SIGUSR1 to itself, to a handler, as fast as it
 //! can; untraced, then under `tracer trace --format json -- workload signals N`, whose JSON
-//! Lines the bench reads as they come and counts: every `signal` of SIGUSR1 from that pid and
-//! every `signal_deliver` of it, against what the workload says it sent and handled.
+//! Lines the bench reads as they come and counts: every SIGUSR1 from that pid, as `signal`
+//! events and the counts of `signal_burst` records (repeats the probes counted in the kernel),
+//! and every delivery of it, as `signal_deliver` events and `deliver_burst` counts, against
+//! what the workload says it sent and handled; and how many records that took.
 
 use std::{
     io::{BufRead as _, BufReader, Read},
@@ -27,10 +29,8 @@ struct Traced {
     rate: f64,
     sent: u64,
     handled: u64,
-    /// `signal` events of SIGUSR1 from the workload's pid in the JSON log.
-    seen_signal: u64,
-    /// `signal_deliver` events of SIGUSR1 to the workload in the JSON log.
-    seen_deliver: u64,
+    /// SIGUSR1 from (and to) the workload's pid in the JSON log.
+    seen: Seen,
     lost: u64,
     summary_signal: Option<u64>,
     peak_rss_kib: u64,
@@ -41,9 +41,37 @@ struct Traced {
 }
 
 impl Traced {
-    /// SIGUSR1 signal and delivery events the log should have had and did not.
+    /// SIGUSR1 sends and deliveries the log should have accounted for and did not.
     fn missing(&self) -> u64 {
-        self.sent.saturating_sub(self.seen_signal) + self.handled.saturating_sub(self.seen_deliver)
+        self.sent.saturating_sub(self.seen.generated())
+            + self.handled.saturating_sub(self.seen.delivered())
+    }
+}
+
+/// SIGUSR1 of one pid in a log: records of each kind, and what the bursts counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Seen {
+    signal: u64,
+    signal_bursts: u64,
+    signal_burst_count: u64,
+    deliver: u64,
+    deliver_bursts: u64,
+    deliver_burst_count: u64,
+}
+
+impl Seen {
+    /// Sends accounted for: one per `signal` event plus the bursts' counts.
+    fn generated(&self) -> u64 {
+        self.signal + self.signal_burst_count
+    }
+
+    fn delivered(&self) -> u64 {
+        self.deliver + self.deliver_burst_count
+    }
+
+    /// Records the storm took in the log.
+    fn records(&self) -> u64 {
+        self.signal + self.signal_bursts + self.deliver + self.deliver_bursts
     }
 }
 
@@ -100,16 +128,37 @@ pub fn run(ctx: &Context) -> Result<Section> {
             ratio_s.map_or("—".into(), |s| s.ratio_text()),
         ],
         vec![
-            "`signal` events seen / sent, per run".into(),
-            per_run(&|t| format!("{} / {}", thousands(t.seen_signal), thousands(t.sent))),
+            "sent / accounted for in `signal` + `signal_burst`, per run".into(),
+            per_run(&|t| format!("{} / {}", thousands(t.sent), thousands(t.seen.generated()))),
         ],
         vec![
-            "`signal_deliver` seen / handled, per run".into(),
-            per_run(&|t| format!("{} / {}", thousands(t.seen_deliver), thousands(t.handled))),
+            "handled / accounted for in `signal_deliver` + `deliver_burst`, per run".into(),
+            per_run(&|t| {
+                format!(
+                    "{} / {}",
+                    thousands(t.handled),
+                    thousands(t.seen.delivered())
+                )
+            }),
         ],
         vec![
             "lost (tracer's count), per run".into(),
             per_run(&|t| thousands(t.lost)),
+        ],
+        vec![
+            "records for the storm: signal + signal_burst + signal_deliver + deliver_burst, per \
+             run"
+            .into(),
+            per_run(&|t| {
+                format!(
+                    "{} ({} + {} + {} + {})",
+                    thousands(t.seen.records()),
+                    thousands(t.seen.signal),
+                    thousands(t.seen.signal_bursts),
+                    thousands(t.seen.deliver),
+                    thousands(t.seen.deliver_bursts)
+                )
+            }),
         ],
         vec![
             "ratio under `tracer trace -o /dev/null` (whole host, text)".into(),
@@ -144,14 +193,15 @@ pub fn run(ctx: &Context) -> Result<Section> {
     ];
     let exact = traced
         .iter()
-        .all(|t| t.seen_signal == t.sent && t.seen_deliver == t.handled && t.lost == 0);
+        .all(|t| t.seen.generated() == t.sent && t.seen.delivered() == t.handled && t.lost == 0);
     let missing: u64 = traced.iter().map(Traced::missing).sum();
     let lost: u64 = traced.iter().map(|t| t.lost).sum();
     let notes = vec![if exact {
-        "- Every signal sent and every delivery was in the log, nothing lost.".to_owned()
+        "- Every signal sent and every delivery was accounted for in the log, nothing lost."
+            .to_owned()
     } else {
         format!(
-            "- Not exact: {} signal/deliver events missing from the log over all runs; the \
+            "- Not exact: {} sends or deliveries missing from the log over all runs; the \
              tracer counted {} lost.",
             thousands(missing),
             thousands(lost)
@@ -166,8 +216,13 @@ pub fn run(ctx: &Context) -> Result<Section> {
                 "traced_rate_per_s": t.rate,
                 "sent": t.sent,
                 "handled": t.handled,
-                "seen_signal": t.seen_signal,
-                "seen_signal_deliver": t.seen_deliver,
+                "generated_accounted": t.seen.generated(),
+                "delivered_accounted": t.seen.delivered(),
+                "records": t.seen.records(),
+                "signal_events": t.seen.signal,
+                "signal_bursts": t.seen.signal_bursts,
+                "signal_deliver_events": t.seen.deliver,
+                "deliver_bursts": t.seen.deliver_bursts,
                 "summary_signal": t.summary_signal,
                 "lost": t.lost,
                 "peak_rss_kib": t.peak_rss_kib,
@@ -238,7 +293,7 @@ fn traced_run(ctx: &Context, n: u64) -> Result<Traced> {
         sleep(Duration::from_millis(20));
     };
     let done_ns = monotonic_ns();
-    let (seen_signal, seen_deliver) = counter.join().expect("counter thread")?;
+    let seen = counter.join().expect("counter thread")?;
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     if !status.success() {
         bail!(
@@ -255,16 +310,11 @@ fn traced_run(ctx: &Context, n: u64) -> Result<Traced> {
     // Both are CLOCK_MONOTONIC readings; the tracer's exit is seen within one poll (20 ms).
     let drain_s = done_ns.saturating_sub(ended_at) as f64 / 1e9;
     let pid_printed = value(&printed, "pid")?;
-    let (seen_signal, seen_deliver) = (
-        seen_signal.get(&pid_printed).copied().unwrap_or(0),
-        seen_deliver.get(&pid_printed).copied().unwrap_or(0),
-    );
     Ok(Traced {
         rate: sent as f64 / (ns as f64 / 1e9),
         sent,
         handled: value(&printed, "handled")?,
-        seen_signal,
-        seen_deliver,
+        seen: seen.get(&pid_printed).copied().unwrap_or_default(),
         lost: summary.lost,
         summary_signal: summary_kind(&stderr, "signal"),
         peak_rss_kib,
@@ -273,12 +323,12 @@ fn traced_run(ctx: &Context, n: u64) -> Result<Traced> {
     })
 }
 
-type PerPid = std::collections::HashMap<u64, u64>;
+type PerPid = std::collections::HashMap<u64, Seen>;
 
-/// Counts SIGUSR1 `signal` and `signal_deliver` events per pid in a JSON Lines stream.
-fn count(stream: impl Read) -> Result<(PerPid, PerPid)> {
-    let mut signals = PerPid::new();
-    let mut deliveries = PerPid::new();
+/// Counts SIGUSR1 records per pid in a JSON Lines stream: `signal`, `signal_deliver`, and the
+/// bursts with their counts.
+fn count(stream: impl Read) -> Result<PerPid> {
+    let mut seen = PerPid::new();
     let mut reader = BufReader::with_capacity(1 << 20, stream);
     let mut line = String::new();
     while reader
@@ -288,22 +338,31 @@ fn count(stream: impl Read) -> Result<(PerPid, PerPid)> {
     {
         // Only the few fields needed, without a full parse: the tracer writes these keys
         // first-level and in this spelling (see README, `--format json`).
-        let table = if line.contains(r#""event":"signal","#) {
-            Some(&mut signals)
-        } else if line.contains(r#""event":"signal_deliver","#) {
-            Some(&mut deliveries)
-        } else {
-            None
-        };
-        if let Some(table) = table
+        let kind = ["signal", "signal_burst", "signal_deliver", "deliver_burst"]
+            .into_iter()
+            .position(|kind| line.contains(&format!(r#""event":"{kind}","#)));
+        if let Some(kind) = kind
             && field(&line, "sig") == Some(u64::from(SIGUSR1))
             && let Some(pid) = field(&line, "pid")
         {
-            *table.entry(pid).or_default() += 1;
+            let s = seen.entry(pid).or_default();
+            let count = || field(&line, "count").unwrap_or(0);
+            match kind {
+                0 => s.signal += 1,
+                1 => {
+                    s.signal_bursts += 1;
+                    s.signal_burst_count += count();
+                }
+                2 => s.deliver += 1,
+                _ => {
+                    s.deliver_bursts += 1;
+                    s.deliver_burst_count += count();
+                }
+            }
         }
         line.clear();
     }
-    Ok((signals, deliveries))
+    Ok(seen)
 }
 
 /// The number after `"key":` in a JSON line.
@@ -345,7 +404,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_sigusr1_per_pid() {
+    fn counts_sigusr1_and_bursts_per_pid() {
         let log = concat!(
             r#"{"format":1}"#,
             "\n",
@@ -357,11 +416,18 @@ mod tests {
             "\n",
             r#"{"ts_ns":4,"pid":7,"tid":7,"event":"signal","sig":10,"target_pid":42}"#,
             "\n",
+            r#"{"ts_ns":5,"pid":42,"tid":42,"event":"signal_burst","sig":10,"target_pid":42,"count":999}"#,
+            "\n",
+            r#"{"ts_ns":6,"pid":42,"tid":42,"event":"deliver_burst","sig":10,"count":500}"#,
+            "\n",
         );
-        let (signals, deliveries) = count(log.as_bytes()).unwrap();
-        assert_eq!(signals.get(&42), Some(&1));
-        assert_eq!(signals.get(&7), Some(&1));
-        assert_eq!(deliveries.get(&42), Some(&1));
+        let seen = count(log.as_bytes()).unwrap();
+        let me = seen[&42];
+        assert_eq!(
+            (me.generated(), me.delivered(), me.records()),
+            (1 + 999, 1 + 500, 4)
+        );
+        assert_eq!(seen[&7].generated(), 1);
         assert_eq!(field(r#"{"target_pid":5,"pid":6}"#, "pid"), Some(6));
     }
 }
