@@ -2,6 +2,7 @@
 //! --format json -o FILE`, printing the events, the findings and the summary as a live trace
 //! would. Time comes from the events, so the same log always gives the same output.
 
+mod fast;
 mod parse;
 
 use std::{
@@ -12,7 +13,8 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-pub use parse::parse_event;
+pub use fast::parse_event_fast;
+pub use parse::{parse_event, parse_event_serde};
 
 use crate::{
     engine::{Config, Engine, EngineArgs, Finding},
