@@ -3,11 +3,12 @@
 //! would. Time comes from the events, so the same log always gives the same output.
 
 mod fast;
+mod lines;
 mod parse;
 
 use std::{
     fs::File,
-    io::{self, BufRead, BufReader, Read, Write},
+    io::{self, Read, Write},
     path::{Path, PathBuf},
     process::ExitCode,
 };
@@ -16,6 +17,7 @@ use anyhow::{Context as _, Result, bail};
 pub use fast::parse_event_fast;
 pub use parse::{parse_event, parse_event_serde};
 
+use self::lines::Lines;
 use crate::{
     engine::{Config, Engine, EngineArgs, Finding},
     event::{Event, LOG_FORMAT_VERSION},
@@ -82,18 +84,12 @@ pub fn replay(
     out: Box<dyn Write>,
 ) -> Result<Replayed> {
     let name = name.display();
-    let mut reader = BufReader::with_capacity(256 * 1024, input);
-    let mut line = Vec::with_capacity(1024);
-    let read = |reader: &mut BufReader<Box<dyn Read>>, line: &mut Vec<u8>| {
-        line.clear();
-        reader
-            .read_until(b'\n', line)
-            .with_context(|| format!("reading {name}"))
-    };
-    if read(&mut reader, &mut line)? == 0 {
+    let mut lines = Lines::new(input);
+    let reading = || format!("reading {name}");
+    let Some(first) = lines.next_line().with_context(reading)? else {
         bail!("{name} is empty: not a tracer log");
-    }
-    let header = parse_header(&line).with_context(|| format!("{name}:1"))?;
+    };
+    let header = parse_header(first).with_context(|| format!("{name}:1"))?;
     let mut sink: Box<dyn Sink> = match format {
         Format::Text => Box::new(TextSink::new(out, header.start_ns)),
         Format::Json => Box::new(JsonSink::with_header(out, &header)?),
@@ -107,13 +103,10 @@ pub fn replay(
         }
         Ok(())
     };
-    loop {
-        if read(&mut reader, &mut line)? == 0 {
-            break;
-        }
+    while let Some(line) = lines.next_line().with_context(reading)? {
         lineno += 1;
         let complete = line.last() == Some(&b'\n');
-        let text = trim(&line);
+        let text = trim(line);
         if text.is_empty() || is_derived(text) {
             continue;
         }
