@@ -137,13 +137,16 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    /// Steps over `lit`, if the line continues with it.
+    /// Steps over `lit`, if the line continues with it. Inlined so that the comparison is
+    /// of a constant length (a few loads, not a call to `memcmp`).
+    #[inline(always)]
     fn lit(&mut self, lit: &[u8]) -> Option<()> {
         let rest = self.s.get(self.i..)?;
         rest.starts_with(lit).then(|| self.i += lit.len())
     }
 
     /// `key` then a value read by `read`.
+    #[inline(always)]
     fn field<T>(&mut self, key: &[u8], read: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
         self.lit(key)?;
         read(self)
@@ -151,6 +154,7 @@ impl<'a> Cursor<'a> {
 
     /// A field the writer leaves out when it has no value: `Some(None)` when the line does not
     /// continue with `key`, `None` when it does and the value is not readable.
+    #[inline(always)]
     fn optional<T>(
         &mut self,
         key: &[u8],
@@ -163,22 +167,31 @@ impl<'a> Cursor<'a> {
     }
 
     /// The digits of a JSON integer: no sign, no leading zero, no overflow.
+    #[inline(always)]
     fn digits(&mut self) -> Option<u64> {
-        let rest = self.s.get(self.i..)?;
+        let s = self.s;
+        let start = self.i;
+        let mut i = start;
         let mut n: u64 = 0;
-        let mut len = 0;
-        for &b in rest {
-            if !b.is_ascii_digit() {
-                break;
-            }
-            n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-            len += 1;
+        while let Some(digit) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+            n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
+            i += 1;
         }
-        // "0" alone is a number; "01" is not JSON, and "" is nothing.
-        if len == 0 || (rest[0] == b'0' && len > 1) {
+        let digits = &s[start..i];
+        // "0" alone is a number; "01" is not JSON, and "" is nothing. 19 digits always fit in a
+        // u64, 20 fit up to u64::MAX, more never do.
+        let fits = match digits.len() {
+            0 => false,
+            1 => true,
+            len => {
+                digits[0] != b'0'
+                    && (len < 20 || (len == 20 && digits <= &b"18446744073709551615"[..]))
+            }
+        };
+        if !fits {
             return None;
         }
-        self.i += len;
+        self.i = i;
         Some(n)
     }
 
@@ -246,16 +259,26 @@ impl<'a> Cursor<'a> {
         self.lit(b"\"")?;
         let start = self.i;
         let s = self.s;
+        let mut ascii = true;
         loop {
             match *s.get(self.i)? {
                 b'"' => break,
                 b'\\' => return self.escaped(start).map(Cow::Owned),
                 // Raw control characters are not JSON; serde says so.
                 0..=0x1f => return None,
-                _ => self.i += 1,
+                b => {
+                    ascii &= b.is_ascii();
+                    self.i += 1;
+                }
             }
         }
-        let text = std::str::from_utf8(&s[start..self.i]).ok()?;
+        let raw = &s[start..self.i];
+        let text = if ascii {
+            // SAFETY: every byte is ASCII, which is UTF-8.
+            unsafe { std::str::from_utf8_unchecked(raw) }
+        } else {
+            std::str::from_utf8(raw).ok()?
+        };
         self.i += 1;
         Some(Cow::Borrowed(text))
     }
@@ -687,6 +710,52 @@ mod tests {
             let line = written(&event);
             let read = fast_as_serde(&line);
             assert_eq!(read, as_text(event), "{}", String::from_utf8_lossy(&line));
+        }
+    }
+
+    #[test]
+    fn numbers_of_every_length() {
+        let mut rng = Rng(0xd1);
+        for _ in 0..200_000 {
+            let n = rng.int();
+            for tail in ["}", ",\"x\":", "", "a", "}}}}}}}}}}"] {
+                let text = format!("{n}{tail}");
+                let mut c = Cursor {
+                    s: text.as_bytes(),
+                    i: 0,
+                };
+                assert_eq!(c.u64(), Some(n), "{text}");
+                assert_eq!(c.i, n.to_string().len(), "{text}");
+            }
+        }
+        for bad in [
+            "",
+            "01",
+            "00",
+            "18446744073709551616",
+            "99999999999999999999",
+            "-1",
+            "a",
+        ] {
+            for tail in ["", "}", "}}}}}}}}}}"] {
+                let text = format!("{bad}{tail}");
+                let mut c = Cursor {
+                    s: text.as_bytes(),
+                    i: 0,
+                };
+                assert_eq!(c.u64(), None, "{text}");
+                assert_eq!(c.i, 0);
+            }
+        }
+        for byte in 0..=255u8 {
+            let text = [b'7', byte, b'}', b'}', b'}', b'}', b'}', b'}', b'}', b'}'];
+            let mut c = Cursor { s: &text, i: 0 };
+            let expect = if byte.is_ascii_digit() {
+                70 + u64::from(byte - b'0')
+            } else {
+                7
+            };
+            assert_eq!(c.u64(), Some(expect), "{byte}");
         }
     }
 
