@@ -53,7 +53,8 @@ impl std::fmt::Display for Human {
         let ns = self.0;
         let secs = ns as f64 / 1e9;
         if ns < 1_000 {
-            write!(f, "{ns} ns")
+            f.write_str(itoa::Buffer::new().format(ns))?;
+            f.write_str(" ns")
         } else if ns < 1_000_000 {
             write!(f, "{:.0} µs", ns as f64 / 1e3)
         } else if ns < 1_000_000_000 {
@@ -97,6 +98,8 @@ mod tests {
 
     #[test]
     fn prints_for_people() {
+        assert_eq!(human(0), "0 ns");
+        assert_eq!(human(999), "999 ns");
         assert_eq!(human(2_300_000_000), "2.3 s");
         assert_eq!(human(41_000_000), "41 ms");
         assert_eq!(human(185_000_000_000), "3 m 05 s");

@@ -2,7 +2,7 @@
 
 use std::{
     fmt::Write as _,
-    io::{self, BufWriter, Write},
+    io::{self, Write},
 };
 
 use super::Sink;
@@ -12,37 +12,67 @@ use crate::{
     signals::signal_name,
 };
 
+/// Bytes of lines gathered before they are written out.
+const BUFFER: usize = 64 * 1024;
+
 pub struct TextSink {
-    out: BufWriter<Box<dyn Write>>,
+    out: Box<dyn Write>,
     start_ns: u64,
-    line: String,
+    /// Lines not written out yet. They are formatted right here, so a line is copied once,
+    /// into `out`, and not first through a line buffer of its own.
+    lines: String,
 }
 
 impl TextSink {
     pub fn new(out: Box<dyn Write>, start_ns: u64) -> Self {
         Self {
-            out: BufWriter::with_capacity(64 * 1024, out),
+            out,
             start_ns,
-            line: String::with_capacity(256),
+            lines: String::with_capacity(BUFFER + 1024),
         }
+    }
+
+    fn write_out(&mut self) -> io::Result<()> {
+        let written = self.out.write_all(self.lines.as_bytes());
+        self.lines.clear();
+        written
+    }
+
+    /// Writes out the lines once there are enough of them.
+    fn line_done(&mut self) -> io::Result<()> {
+        self.lines.push('\n');
+        if self.lines.len() >= BUFFER {
+            return self.write_out();
+        }
+        Ok(())
     }
 }
 
 impl Sink for TextSink {
     fn event(&mut self, event: &Event) -> io::Result<()> {
-        self.line.clear();
-        format_line(&mut self.line, event, self.start_ns);
-        self.line.push('\n');
-        self.out.write_all(self.line.as_bytes())
+        format_line(&mut self.lines, event, self.start_ns);
+        self.line_done()
     }
 
     fn finding(&mut self, finding: &crate::engine::Finding) -> io::Result<()> {
-        let rel = finding.ts_ns().saturating_sub(self.start_ns) as f64 / 1e9;
-        writeln!(self.out, "{rel:>11.6} {finding}")
+        seconds(
+            &mut self.lines,
+            finding.ts_ns().saturating_sub(self.start_ns),
+        );
+        let _ = write!(self.lines, " {finding}");
+        self.line_done()
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.write_out()?;
         self.out.flush()
+    }
+}
+
+/// What is still gathered goes out, as `BufWriter` does when it is dropped.
+impl Drop for TextSink {
+    fn drop(&mut self) {
+        let _ = self.write_out();
     }
 }
 
@@ -171,16 +201,25 @@ pub fn format_line(line: &mut String, event: &Event, start_ns: u64) {
     };
 }
 
-/// `{:>11.6}` of `ns` as seconds, `ns as f64 / 1e9`. Below 2^53 the float is within 1 ns of
-/// the exact quotient, so integers give the same digits unless the sub-microsecond remainder
-/// is within 2 ns of the half; those, and larger times, are left to the float formatting.
+/// `{:>11.6}` of `ns` as seconds, `ns as f64 / 1e9`, with integers. The float is within 1 ns
+/// of the exact quotient below 2^53 ns, so it rounds to the same microsecond unless the
+/// remainder is within 2 ns of the half; there, the float is compared exactly with the half
+/// to see which way it rounds. Larger times, and a float exactly on the half, are left to the
+/// float formatting.
 fn seconds(line: &mut String, ns: u64) {
     let rem = ns % 1000;
-    if ns >= 1 << 53 || (498..=502).contains(&rem) {
+    let up = if ns >= 1 << 53 {
+        None
+    } else if (498..=502).contains(&rem) {
+        rounds_up(ns)
+    } else {
+        Some(rem > 500)
+    };
+    let Some(up) = up else {
         let _ = write!(line, "{:>11.6}", ns as f64 / 1e9);
         return;
-    }
-    let micros = ns / 1000 + u64::from(rem > 500);
+    };
+    let micros = ns / 1000 + u64::from(up);
     let mut ints = itoa::Buffer::new();
     let secs = ints.format(micros / 1_000_000);
     pad_left(line, secs, 11 - 7);
@@ -190,19 +229,40 @@ fn seconds(line: &mut String, ns: u64) {
     line.push_str(frac);
 }
 
+/// Whether `ns as f64 / 1e9` (0 < ns < 2^53) is above the half microsecond nearest `ns`:
+/// `None` if it is exactly on it. The float is `m * 2^-shift`; the half is `half / 1e9`.
+fn rounds_up(ns: u64) -> Option<bool> {
+    let bits = (ns as f64 / 1e9).to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as u32;
+    let m = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
+    // The float is normal (at least 1e-9) and below 2^23, so 29 < shift < 128; both sides
+    // are about `m * 1e9`, below 2^84.
+    let shift = 1075 - exp;
+    let half = u128::from(ns / 1000 * 1000 + 500);
+    match (m * 1_000_000_000).cmp(&(half << shift)) {
+        std::cmp::Ordering::Greater => Some(true),
+        std::cmp::Ordering::Less => Some(false),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// Enough spaces for any column.
+const SPACES: &str = "                ";
+
 /// `{text:<width}`: the text, then spaces up to `width` characters.
 fn pad_right(line: &mut String, text: &str, width: usize) {
     line.push_str(text);
-    for _ in text.chars().count()..width {
-        line.push(' ');
-    }
+    let chars = if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    };
+    line.push_str(&SPACES[..width.saturating_sub(chars)]);
 }
 
 /// `{text:>width}` for ASCII text: spaces, then the text.
 fn pad_left(line: &mut String, text: &str, width: usize) {
-    for _ in text.len()..width {
-        line.push(' ');
-    }
+    line.push_str(&SPACES[..width.saturating_sub(text.len())]);
     line.push_str(text);
 }
 
@@ -437,6 +497,34 @@ mod tests {
                 bytes[self.next() as usize % 15] = 0xff;
             }
             Comm::from_kernel(bytes)
+        }
+    }
+
+    #[test]
+    fn time_column_is_what_fmt_writes() {
+        let check = |ns: u64| {
+            let mut line = String::new();
+            seconds(&mut line, ns);
+            assert_eq!(line, format!("{:>11.6}", ns as f64 / 1e9), "{ns}");
+        };
+        // Every half microsecond up to 0.2 s (where ties round one way or the other), the
+        // ones the float holds exactly (500 * 5^6 * odd), and the edges.
+        for micros in 0..200_000 {
+            for rem in [0, 497, 498, 499, 500, 501, 502, 503, 999] {
+                check(micros * 1000 + rem);
+            }
+        }
+        for odd in (1..20_000u64).step_by(2) {
+            check(500 * 15625 * odd);
+        }
+        for ns in [
+            (1 << 53) - 500,
+            (1 << 53) - 1,
+            1 << 53,
+            u64::MAX,
+            999_999_999_999_500,
+        ] {
+            check(ns);
         }
     }
 
