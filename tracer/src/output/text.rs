@@ -86,7 +86,7 @@ pub fn format_line(line: &mut String, event: &Event, start_ns: u64) {
     // `{rel:>11.6} {kind:<14} {pid:>7} {comm:<15} `
     seconds(line, event.ts_ns.saturating_sub(start_ns));
     line.push(' ');
-    pad_right(line, event.data.kind().name(), 14);
+    line.push_str(kind_column(&event.data));
     line.push(' ');
     pad_left(line, ints.format(task.pid), 7);
     line.push(' ');
@@ -243,6 +243,20 @@ fn rounds_up(ns: u64) -> Option<bool> {
         std::cmp::Ordering::Greater => Some(true),
         std::cmp::Ordering::Less => Some(false),
         std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// The kind column, `{kind:<14}`, as constants.
+fn kind_column(data: &EventData) -> &'static str {
+    match data {
+        EventData::Fork(_) => "fork          ",
+        EventData::Exec(_) => "exec          ",
+        EventData::Exit(_) => "exit          ",
+        EventData::Wait(_) => "wait          ",
+        EventData::Reap(_) => "reap          ",
+        EventData::Signal(_) => "signal        ",
+        EventData::SignalDeliver(_) => "signal_deliver",
+        EventData::Lost(_) => "lost          ",
     }
 }
 
