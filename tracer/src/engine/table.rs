@@ -519,9 +519,23 @@ impl Table {
             .map(|(i, _)| i as u32)
     }
 
+    /// Every entry with its index.
+    pub fn entries(&self) -> impl Iterator<Item = (u32, &Proc)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|p| (i as u32, p)))
+    }
+
     /// Bytes the table holds: slots, indexes, exec histories (an estimate from capacities;
     /// allocator overhead not included).
     pub fn bytes(&self) -> usize {
+        self.bytes_but_execs() + self.entries().map(|(_, p)| exec_bytes(p)).sum::<usize>()
+    }
+
+    /// [`bytes`](Self::bytes) but the exec histories, which take a pass over the entries (the
+    /// summary adds them up in its own).
+    pub fn bytes_but_execs(&self) -> usize {
         use std::mem::size_of;
         let slots = self.slots.capacity() * size_of::<Option<Proc>>()
             + self.slots.chunks.capacity() * size_of::<Vec<Option<Proc>>>();
@@ -529,17 +543,14 @@ impl Table {
         // hashbrown: one control byte per bucket plus the entry; buckets ≈ capacity × 8/7.
         let by_pid = self.by_pid.capacity() * 8 / 7 * (size_of::<(u32, u32)>() + 1);
         let retiring = self.retiring.capacity() * size_of::<(u64, u32, u64)>();
-        let execs: usize = self
-            .slots
-            .iter()
-            .flatten()
-            .map(|p| {
-                p.execs.len() * size_of::<ExecRecord>()
-                    + p.execs.iter().map(|e| e.filename.len()).sum::<usize>()
-            })
-            .sum();
-        slots + free + by_pid + retiring + execs
+        slots + free + by_pid + retiring
     }
+}
+
+/// Bytes of an entry's exec history.
+pub fn exec_bytes(p: &Proc) -> usize {
+    p.execs.len() * std::mem::size_of::<ExecRecord>()
+        + p.execs.iter().map(|e| e.filename.len()).sum::<usize>()
 }
 
 #[cfg(test)]

@@ -312,16 +312,9 @@ impl Engine {
         self.table.retire_later(idx, ts);
     }
 
-    /// The reapers holding the most unreaped zombies now, most first.
-    pub(super) fn top_reapers(&self, n: usize) -> Vec<(ProcRef, u32)> {
-        let mut held: Vec<(u32, u32)> = self
-            .table
-            .indexes()
-            .filter_map(|i| {
-                let z = self.table.at(i).zombies_held;
-                (z > 0).then_some((i, z))
-            })
-            .collect();
+    /// The `n` reapers holding the most unreaped zombies now, most first, of `held`: every
+    /// entry that holds some, with how many.
+    pub(super) fn top_reapers(&self, mut held: Vec<(u32, u32)>, n: usize) -> Vec<(ProcRef, u32)> {
         held.sort_by(|a, b| {
             b.1.cmp(&a.1)
                 .then_with(|| self.table.at(a.0).pid.cmp(&self.table.at(b.0).pid))
