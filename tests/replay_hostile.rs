@@ -1,7 +1,9 @@
 //! The log reader against hostile lines, deterministically: 50,000 mutated event lines (fixed
-//! seed; half of them well-formed with random numbers, half broken) through `tracer::replay::parse_event`, every event it accepts through the engine, and
-//! some through a whole `replay` (header check, reader, engine, both output formats). Nothing
-//! may panic. The test suite's short stand-in for the `replay` cargo-fuzz target in `fuzz/`.
+//! seed; half of them well-formed with random numbers, half broken) through
+//! `tracer::replay::parse_event`, every event it accepts through the engine, and some through a
+//! whole `replay` (header check, reader, engine, both output formats). Nothing may panic, and
+//! the fast reader must read every line as serde does or leave it to serde. The test suite's
+//! short stand-in for the `replay` cargo-fuzz target in `fuzz/`.
 
 mod common;
 
@@ -12,7 +14,7 @@ use common::rng::Rng;
 use tracer::{
     engine::{Config, Engine},
     output::Format,
-    replay::{parse_event, replay},
+    replay::{parse_event, parse_event_fast, parse_event_serde, replay},
 };
 
 const CASES: u32 = 50_000;
@@ -173,7 +175,7 @@ fn seeds_are_valid() {
 fn reader_and_engine_never_panic_on_hostile_lines() {
     let mut rng = Rng(0x5eed_1095_0000_0005);
     let mut engine = Engine::new(Config::default());
-    let (mut accepted, mut rejected) = (0u32, 0u32);
+    let (mut accepted, mut rejected, mut fast) = (0u32, 0u32, 0u32);
     let mut batch = Vec::new();
     for i in 0..CASES {
         let line = if i % 2 == 0 {
@@ -181,7 +183,19 @@ fn reader_and_engine_never_panic_on_hostile_lines() {
         } else {
             case(&mut rng)
         };
-        match parse_event(&line) {
+        let serde = parse_event_serde(&line);
+        if let Some(event) = parse_event_fast(&line) {
+            fast += 1;
+            assert_eq!(
+                Ok(&event),
+                serde.as_ref(),
+                "{}",
+                String::from_utf8_lossy(&line)
+            );
+        }
+        let read = parse_event(&line);
+        assert_eq!(read, serde, "{}", String::from_utf8_lossy(&line));
+        match read {
             Ok(event) => {
                 accepted += 1;
                 engine.tick(event.ts_ns);
@@ -214,4 +228,5 @@ fn reader_and_engine_never_panic_on_hostile_lines() {
     // Both sides must be exercised, or the mutations are too weak or too strong.
     assert!(accepted > 1000, "only {accepted} lines accepted");
     assert!(rejected > 1000, "only {rejected} lines rejected");
+    assert!(fast > 1000, "only {fast} lines read by the fast reader");
 }

@@ -1,6 +1,7 @@
 //! Arbitrary bytes as a `tracer replay` log: the header check, the line reader and the engine
-//! must reject or accept them without panicking. The input is tried whole (its first line as
-//! the header) and, with a valid header in front, as event lines.
+//! must reject or accept them without panicking, and the fast line reader must read a line as
+//! serde does or leave it to serde. The input is tried whole (its first line as the header)
+//! and, with a valid header in front, as event lines.
 
 #![no_main]
 
@@ -13,7 +14,10 @@ const HEADER: &[u8] =
     b"{\"tracer_log\":1,\"start_ns\":0,\"boot_unix_ns\":0,\"boot_id\":\"fuzz\"}\n";
 
 fuzz_target!(|data: &[u8]| {
-    let _ = tracer::replay::parse_event(data);
+    let serde = tracer::replay::parse_event_serde(data);
+    if let Some(fast) = tracer::replay::parse_event_fast(data) {
+        assert_eq!(Ok(fast), serde);
+    }
     let mut with_header = HEADER.to_vec();
     with_header.extend_from_slice(data);
     for (input, format) in [(data.to_vec(), Format::Text), (with_header, Format::Json)] {

@@ -42,23 +42,40 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// `2.3 s`, `41 ms`, `850 µs`, `3 m 05 s`, for people.
 pub fn human(ns: u64) -> String {
-    let secs = ns as f64 / 1e9;
-    if ns < 1_000 {
-        format!("{ns} ns")
-    } else if ns < 1_000_000 {
-        format!("{:.0} µs", ns as f64 / 1e3)
-    } else if ns < 1_000_000_000 {
-        format!("{:.0} ms", ns as f64 / 1e6)
-    } else if secs < 60.0 {
-        format!("{secs:.1} s")
-    } else if secs < 3600.0 {
-        format!("{} m {:02} s", (secs / 60.0) as u64, (secs % 60.0) as u64)
-    } else {
-        format!(
-            "{} h {:02} m",
-            (secs / 3600.0) as u64,
-            ((secs % 3600.0) / 60.0) as u64
-        )
+    Human(ns).to_string()
+}
+
+/// [`human`] as a `Display`, to write into a line without a `String` of its own.
+pub struct Human(pub u64);
+
+impl std::fmt::Display for Human {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ns = self.0;
+        let secs = ns as f64 / 1e9;
+        if ns < 1_000 {
+            f.write_str(itoa::Buffer::new().format(ns))?;
+            f.write_str(" ns")
+        } else if ns < 1_000_000 {
+            write!(f, "{:.0} µs", ns as f64 / 1e3)
+        } else if ns < 1_000_000_000 {
+            write!(f, "{:.0} ms", ns as f64 / 1e6)
+        } else if secs < 60.0 {
+            write!(f, "{secs:.1} s")
+        } else if secs < 3600.0 {
+            write!(
+                f,
+                "{} m {:02} s",
+                (secs / 60.0) as u64,
+                (secs % 60.0) as u64
+            )
+        } else {
+            write!(
+                f,
+                "{} h {:02} m",
+                (secs / 3600.0) as u64,
+                ((secs % 3600.0) / 60.0) as u64
+            )
+        }
     }
 }
 
@@ -81,6 +98,8 @@ mod tests {
 
     #[test]
     fn prints_for_people() {
+        assert_eq!(human(0), "0 ns");
+        assert_eq!(human(999), "999 ns");
         assert_eq!(human(2_300_000_000), "2.3 s");
         assert_eq!(human(41_000_000), "41 ms");
         assert_eq!(human(185_000_000_000), "3 m 05 s");

@@ -234,8 +234,16 @@ impl Engine {
         out
     }
 
-    /// Drops the findings outside the scope, counts the rest.
+    /// Drops the findings outside the scope and counts the rest for the summary; inline,
+    /// since nearly every event has none.
+    #[inline]
     fn count(&mut self, findings: &mut Vec<Finding>) {
+        if !findings.is_empty() {
+            self.count_some(findings);
+        }
+    }
+
+    fn count_some(&mut self, findings: &mut Vec<Finding>) {
         if let Some(scope) = &self.scope {
             findings.retain(|f| f.pids().any(|pid| scope.contains(&pid)));
         }

@@ -6,7 +6,11 @@ use std::fmt;
 use serde::Serialize;
 use tracer_common::EventKind;
 
-use super::{Engine, findings::ProcRef, table::flag};
+use super::{
+    Engine,
+    findings::ProcRef,
+    table::{self, flag},
+};
 use crate::signals::signal_name;
 
 #[derive(Clone, Debug, Serialize)]
@@ -75,8 +79,25 @@ impl Summary {
             .iter()
             .map(|k| ((*k).to_owned(), c.findings.get(k).copied().unwrap_or(0)))
             .collect();
+        // One pass over the table (it may hold millions) for all it says.
+        let t = &engine.table;
+        let (mut alive, mut zombies, mut retained, mut exec_bytes) = (0, 0, 0, 0);
+        let mut held = Vec::new();
+        for (i, p) in t.entries() {
+            if p.has(flag::REAPED) {
+                retained += 1;
+            } else if p.has(flag::EXITED) {
+                zombies += 1;
+            } else {
+                alive += 1;
+            }
+            if p.zombies_held > 0 {
+                held.push((i, p.zombies_held));
+            }
+            exec_bytes += table::exec_bytes(p);
+        }
         let top_reapers = engine
-            .top_reapers(5)
+            .top_reapers(held, 5)
             .into_iter()
             .map(|(reaper, zombies)| ReaperCount { reaper, zombies })
             .collect();
@@ -91,18 +112,6 @@ impl Summary {
                 count,
             })
             .collect();
-        let t = &engine.table;
-        let (mut alive, mut zombies, mut retained) = (0, 0, 0);
-        for i in t.indexes() {
-            let p = t.at(i);
-            if p.has(flag::REAPED) {
-                retained += 1;
-            } else if p.has(flag::EXITED) {
-                zombies += 1;
-            } else {
-                alive += 1;
-            }
-        }
         Self {
             events,
             lost: c.lost,
@@ -116,7 +125,7 @@ impl Summary {
                 retained,
                 retired: t.retired,
                 pending_signals: engine.signals.pending_len(),
-                bytes: t.bytes(),
+                bytes: t.bytes_but_execs() + exec_bytes,
             },
             exits_missed: c.exits_missed,
             reconciles: c.reconciles,

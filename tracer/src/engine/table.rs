@@ -69,6 +69,9 @@ pub struct Proc {
     pub prev_sibling: u32,
     /// The previous incarnation of this pid still in the table.
     pub older: u32,
+    /// The next incarnation of this pid (`NONE`: this is the newest), so that retiring an
+    /// entry unchains it without walking the chain from the newest.
+    pub newer: u32,
     /// The parent whose exit orphaned it (check `orphaned_by_start`: the slot may be reused).
     pub orphaned_by: u32,
     /// Unreaped exited children it holds.
@@ -111,6 +114,7 @@ impl Proc {
             next_sibling: NONE,
             prev_sibling: NONE,
             older: NONE,
+            newer: NONE,
             orphaned_by: NONE,
             zombies_held: 0,
             zombies_reported: 0,
@@ -358,7 +362,7 @@ impl Table {
         proc.first_child = NONE;
         proc.next_sibling = NONE;
         proc.prev_sibling = NONE;
-        proc.older = self.by_pid.get(&proc.pid).copied().unwrap_or(NONE);
+        proc.newer = NONE;
         let pid = proc.pid;
         let idx = match self.free.pop() {
             Some(idx) => {
@@ -367,7 +371,11 @@ impl Table {
             }
             None => self.slots.push(proc) as u32,
         };
-        self.by_pid.insert(pid, idx);
+        let older = self.by_pid.insert(pid, idx).unwrap_or(NONE);
+        self.at_mut(idx).older = older;
+        if older != NONE {
+            self.at_mut(older).newer = idx;
+        }
         self.len += 1;
         if parent != NONE {
             self.link(idx, parent);
@@ -476,30 +484,22 @@ impl Table {
             child.prev_sibling = NONE;
             c = next;
         }
-        let (pid, older) = {
+        let (pid, older, newer) = {
             let p = self.at(idx);
-            (p.pid, p.older)
+            (p.pid, p.older, p.newer)
         };
         // Unchain it from the incarnations of its pid.
-        match self.by_pid.get(&pid).copied() {
-            Some(head) if head == idx => {
-                if older == NONE {
-                    self.by_pid.remove(&pid);
-                } else {
-                    self.by_pid.insert(pid, older);
-                }
+        if newer == NONE {
+            if older == NONE {
+                self.by_pid.remove(&pid);
+            } else {
+                self.by_pid.insert(pid, older);
             }
-            Some(mut i) => {
-                while i != NONE {
-                    let next = self.at(i).older;
-                    if next == idx {
-                        self.at_mut(i).older = older;
-                        break;
-                    }
-                    i = next;
-                }
-            }
-            None => {}
+        } else {
+            self.at_mut(newer).older = older;
+        }
+        if older != NONE {
+            self.at_mut(older).newer = newer;
         }
         // Parent links of other entries that pointed here are indexes that may be reused;
         // entries keep only children links to the living, and `orphaned_by` is checked
@@ -519,9 +519,23 @@ impl Table {
             .map(|(i, _)| i as u32)
     }
 
+    /// Every entry with its index.
+    pub fn entries(&self) -> impl Iterator<Item = (u32, &Proc)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|p| (i as u32, p)))
+    }
+
     /// Bytes the table holds: slots, indexes, exec histories (an estimate from capacities;
     /// allocator overhead not included).
     pub fn bytes(&self) -> usize {
+        self.bytes_but_execs() + self.entries().map(|(_, p)| exec_bytes(p)).sum::<usize>()
+    }
+
+    /// [`bytes`](Self::bytes) but the exec histories, which take a pass over the entries (the
+    /// summary adds them up in its own).
+    pub fn bytes_but_execs(&self) -> usize {
         use std::mem::size_of;
         let slots = self.slots.capacity() * size_of::<Option<Proc>>()
             + self.slots.chunks.capacity() * size_of::<Vec<Option<Proc>>>();
@@ -529,15 +543,65 @@ impl Table {
         // hashbrown: one control byte per bucket plus the entry; buckets ≈ capacity × 8/7.
         let by_pid = self.by_pid.capacity() * 8 / 7 * (size_of::<(u32, u32)>() + 1);
         let retiring = self.retiring.capacity() * size_of::<(u64, u32, u64)>();
-        let execs: usize = self
-            .slots
-            .iter()
-            .flatten()
-            .map(|p| {
-                p.execs.len() * size_of::<ExecRecord>()
-                    + p.execs.iter().map(|e| e.filename.len()).sum::<usize>()
-            })
-            .sum();
-        slots + free + by_pid + retiring + execs
+        slots + free + by_pid + retiring
+    }
+}
+
+/// Bytes of an entry's exec history.
+pub fn exec_bytes(p: &Proc) -> usize {
+    p.execs.len() * std::mem::size_of::<ExecRecord>()
+        + p.execs.iter().map(|e| e.filename.len()).sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Incarnations inserted and retired in random order stay chained newest first, with
+    /// `newer` the mirror of `older`, as a plain list per pid says they should be.
+    #[test]
+    fn incarnation_chains_survive_any_retirement_order() {
+        let mut table = Table::new(1);
+        let mut model: HashMap<u32, Vec<(u64, u32)>> = HashMap::new();
+        let mut rng = 0x5eed_u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut now = 0;
+        for step in 0..4_000u64 {
+            let live: Vec<(u32, u64, u32)> = model
+                .iter()
+                .flat_map(|(&pid, v)| v.iter().map(move |&(start, idx)| (pid, start, idx)))
+                .collect();
+            if live.is_empty() || !next().is_multiple_of(3) {
+                let pid = (next() % 5) as u32;
+                let idx = table.insert(Proc::new(pid, step, Comm::default()));
+                model.entry(pid).or_default().insert(0, (step, idx));
+            } else {
+                let (pid, start, idx) = live[(next() % live.len() as u64) as usize];
+                now += 1;
+                table.retire_later(idx, now);
+                assert_eq!(table.retire_until(now), 1);
+                model.get_mut(&pid).unwrap().retain(|&(s, _)| s != start);
+            }
+            for pid in 0..5 {
+                let chain: Vec<u64> = table.incarnations(pid).iter().map(|p| p.start_ns).collect();
+                let expected: Vec<u64> = model
+                    .get(&pid)
+                    .map(|v| v.iter().map(|&(s, _)| s).collect())
+                    .unwrap_or_default();
+                assert_eq!(chain, expected, "pid {pid} at step {step}");
+                let mut newer = NONE;
+                let mut idx = table.current(pid).unwrap_or(NONE);
+                while idx != NONE {
+                    assert_eq!(table.at(idx).newer, newer, "pid {pid} at step {step}");
+                    newer = idx;
+                    idx = table.at(idx).older;
+                }
+            }
+        }
     }
 }

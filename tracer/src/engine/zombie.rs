@@ -1,7 +1,10 @@
 //! The zombie-leak detector: zombies older than `--zombie-after`, their release, and reapers
 //! that hold ever more of them.
 
-use std::{cmp::Reverse, collections::BinaryHeap};
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, VecDeque},
+};
 
 use super::{
     Engine, Finding,
@@ -10,31 +13,66 @@ use super::{
 };
 use crate::event::{Comm, Event, ExitStatus, Reap, ReapHow};
 
-/// Deadlines of zombies-to-be, earliest first: (deadline, index, start time). Entries whose
-/// process was reaped meanwhile are skipped when they come up.
+/// A zombie-to-be: (deadline, index, start time).
+type Deadline = (u64, u32, u64);
+
+/// Deadlines of zombies-to-be, earliest first. Entries whose process was reaped meanwhile are
+/// skipped when they come up.
+///
+/// Nearly every deadline is an exit's time plus `--zombie-after`, so they come in order: those
+/// go to the back of a queue, and only the few that come out of order go to a heap. The next
+/// deadline is the earlier of the two fronts, so they come out in the order one heap would
+/// give, while a heap of all of them (hundreds of thousands under churn) would cost a walk
+/// through memory for every push and pop.
 #[derive(Default)]
 pub struct Zombies {
-    deadlines: BinaryHeap<Reverse<(u64, u32, u64)>>,
+    in_order: VecDeque<Deadline>,
+    out_of_order: BinaryHeap<Reverse<Deadline>>,
 }
 
 impl Zombies {
     pub fn schedule(&mut self, idx: u32, start_ns: u64, deadline: u64) {
-        self.deadlines.push(Reverse((deadline, idx, start_ns)));
+        let d = (deadline, idx, start_ns);
+        if self.in_order.back().is_none_or(|&last| last <= d) {
+            self.in_order.push_back(d);
+        } else {
+            self.out_of_order.push(Reverse(d));
+        }
     }
 
     pub fn next_deadline(&self) -> Option<u64> {
-        self.deadlines.peek().map(|Reverse((d, _, _))| *d)
+        self.peek().map(|(d, _, _)| d)
+    }
+
+    fn peek(&self) -> Option<Deadline> {
+        match (self.in_order.front(), self.out_of_order.peek()) {
+            (Some(&a), Some(&Reverse(b))) => Some(a.min(b)),
+            (a, b) => a.copied().or(b.map(|&Reverse(b)| b)),
+        }
+    }
+
+    fn pop(&mut self) -> Option<Deadline> {
+        let from_heap = match (self.in_order.front(), self.out_of_order.peek()) {
+            (Some(a), Some(Reverse(b))) => b < a,
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        if from_heap {
+            self.out_of_order.pop().map(|Reverse(d)| d)
+        } else {
+            self.in_order.pop_front()
+        }
     }
 }
 
 impl Engine {
     /// Reports the zombies whose deadline has passed.
     pub(super) fn zombie_deadlines(&mut self, out: &mut Vec<Finding>) {
-        while let Some(&Reverse((deadline, idx, start))) = self.zombies.deadlines.peek() {
+        while let Some((deadline, idx, start)) = self.zombies.peek() {
             if deadline > self.now {
                 break;
             }
-            self.zombies.deadlines.pop();
+            self.zombies.pop();
             let Some(p) = self.table.check(idx, start) else {
                 continue;
             };
@@ -274,16 +312,9 @@ impl Engine {
         self.table.retire_later(idx, ts);
     }
 
-    /// The reapers holding the most unreaped zombies now, most first.
-    pub(super) fn top_reapers(&self, n: usize) -> Vec<(ProcRef, u32)> {
-        let mut held: Vec<(u32, u32)> = self
-            .table
-            .indexes()
-            .filter_map(|i| {
-                let z = self.table.at(i).zombies_held;
-                (z > 0).then_some((i, z))
-            })
-            .collect();
+    /// The `n` reapers holding the most unreaped zombies now, most first, of `held`: every
+    /// entry that holds some, with how many.
+    pub(super) fn top_reapers(&self, mut held: Vec<(u32, u32)>, n: usize) -> Vec<(ProcRef, u32)> {
         held.sort_by(|a, b| {
             b.1.cmp(&a.1)
                 .then_with(|| self.table.at(a.0).pid.cmp(&self.table.at(b.0).pid))
@@ -292,5 +323,56 @@ impl Engine {
         held.into_iter()
             .map(|(i, z)| (self.proc_ref(i), z))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deadlines come out in the order one heap of all of them gives, however they went in.
+    #[test]
+    fn deadlines_come_out_as_from_one_heap() {
+        let mut rng = 0x2b_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut zombies = Zombies::default();
+        let mut heap = BinaryHeap::new();
+        let mut t = 0u64;
+        for _ in 0..20_000 {
+            if next().is_multiple_of(3) {
+                let now = t.saturating_sub(next() % 50);
+                loop {
+                    let expected = heap.peek().map(|&Reverse(d): &Reverse<Deadline>| d);
+                    assert_eq!(zombies.peek(), expected);
+                    match expected {
+                        Some(d) if d.0 <= now => {
+                            heap.pop();
+                            assert_eq!(zombies.pop(), Some(d));
+                        }
+                        _ => break,
+                    }
+                }
+            } else {
+                // Mostly increasing, sometimes back in time, with ties.
+                t += next() % 4;
+                let deadline = if next().is_multiple_of(5) {
+                    t.saturating_sub(next() % 20)
+                } else {
+                    t
+                };
+                let d = (deadline, (next() % 8) as u32, next() % 3);
+                zombies.schedule(d.1, d.2, d.0);
+                heap.push(Reverse(d));
+            }
+        }
+        while let Some(Reverse(d)) = heap.pop() {
+            assert_eq!(zombies.pop(), Some(d));
+        }
+        assert_eq!(zombies.pop(), None);
     }
 }

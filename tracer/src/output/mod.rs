@@ -2,7 +2,7 @@
 //! the tracer does not care which it writes to.
 
 mod json;
-mod json_event;
+pub(crate) mod json_event;
 mod text;
 
 use std::io::{self, Write};

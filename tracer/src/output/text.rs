@@ -2,125 +2,197 @@
 
 use std::{
     fmt::Write as _,
-    io::{self, BufWriter, Write},
+    io::{self, Write},
 };
 
 use super::Sink;
 use crate::{
-    duration::human,
+    duration::Human,
     event::{
-        DeliverBurst, Disposition, Event, EventData, Exec, ReapHow, SignalBurst, SignalResult, Wait,
+        DeliverBurst, Disposition, Event, EventData, Exec, ExitStatus, ReapHow, SignalBurst,
+        SignalResult, Wait,
     },
+    signals::signal_name,
 };
 
+/// Bytes of lines gathered before they are written out.
+const BUFFER: usize = 64 * 1024;
+
 pub struct TextSink {
-    out: BufWriter<Box<dyn Write>>,
+    out: Box<dyn Write>,
     start_ns: u64,
-    line: String,
+    /// Lines not written out yet. They are formatted right here, so a line is copied once,
+    /// into `out`, and not first through a line buffer of its own.
+    lines: String,
 }
 
 impl TextSink {
     pub fn new(out: Box<dyn Write>, start_ns: u64) -> Self {
         Self {
-            out: BufWriter::with_capacity(64 * 1024, out),
+            out,
             start_ns,
-            line: String::with_capacity(256),
+            lines: String::with_capacity(BUFFER + 1024),
         }
+    }
+
+    fn write_out(&mut self) -> io::Result<()> {
+        let written = self.out.write_all(self.lines.as_bytes());
+        self.lines.clear();
+        written
+    }
+
+    /// Writes out the lines once there are enough of them.
+    fn line_done(&mut self) -> io::Result<()> {
+        self.lines.push('\n');
+        if self.lines.len() >= BUFFER {
+            return self.write_out();
+        }
+        Ok(())
     }
 }
 
 impl Sink for TextSink {
     fn event(&mut self, event: &Event) -> io::Result<()> {
-        self.line.clear();
-        format_line(&mut self.line, event, self.start_ns);
-        self.line.push('\n');
-        self.out.write_all(self.line.as_bytes())
+        format_line(&mut self.lines, event, self.start_ns);
+        self.line_done()
     }
 
     fn finding(&mut self, finding: &crate::engine::Finding) -> io::Result<()> {
-        let rel = finding.ts_ns().saturating_sub(self.start_ns) as f64 / 1e9;
-        writeln!(self.out, "{rel:>11.6} {finding}")
+        seconds(
+            &mut self.lines,
+            finding.ts_ns().saturating_sub(self.start_ns),
+        );
+        let _ = write!(self.lines, " {finding}");
+        self.line_done()
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.write_out()?;
         self.out.flush()
     }
 }
 
-/// Writes one event as a line (without the newline).
+/// What is still gathered goes out, as `BufWriter` does when it is dropped.
+impl Drop for TextSink {
+    fn drop(&mut self) {
+        let _ = self.write_out();
+    }
+}
+
+/// Writes one event as a line (without the newline). The parts every line has, and the
+/// common kinds, are written piece by piece rather than through `format!`: a replay writes
+/// millions of lines, and padding and float formatting through `fmt` cost more than reading
+/// them (the tests hold the two ways together).
 pub fn format_line(line: &mut String, event: &Event, start_ns: u64) {
-    let rel = event.ts_ns.saturating_sub(start_ns) as f64 / 1e9;
     let task = &event.task;
-    let _ = write!(
-        line,
-        "{rel:>11.6} {kind:<14} {pid:>7} {comm:<15} ",
-        kind = event.data.kind().name(),
-        pid = task.pid,
-        comm = task.comm,
-    );
+    let mut ints = itoa::Buffer::new();
+    // `{rel:>11.6} {kind:<14} {pid:>7} {comm:<15} `
+    seconds(line, event.ts_ns.saturating_sub(start_ns));
+    line.push(' ');
+    line.push_str(kind_column(&event.data));
+    line.push(' ');
+    pad_left(line, ints.format(task.pid), 7);
+    line.push(' ');
+    pad_right(line, &task.comm.as_str(), 15);
+    line.push(' ');
     let _ = match &event.data {
         EventData::Fork(f) => {
-            let what = if f.thread { "thread" } else { "child" };
-            let _ = write!(
-                line,
-                "→ {what} {}",
-                if f.thread { f.child_tid } else { f.child_pid }
-            );
+            line.push_str(if f.thread {
+                "→ thread "
+            } else {
+                "→ child "
+            });
+            line.push_str(ints.format(if f.thread { f.child_tid } else { f.child_pid }));
             if f.child_ns_pid != f.child_pid && !f.thread {
-                let _ = write!(line, " (pid {} in its namespace)", f.child_ns_pid);
+                line.push_str(" (pid ");
+                line.push_str(ints.format(f.child_ns_pid));
+                line.push_str(" in its namespace)");
             }
             if f.child_ppid != task.pid {
-                let _ = write!(line, ", parent {}", f.child_ppid);
+                line.push_str(", parent ");
+                line.push_str(ints.format(f.child_ppid));
             }
             Ok(())
         }
         EventData::Exec(e) => write_exec(line, e, &task.comm.as_str()),
         EventData::Exit(e) => {
-            let _ = write!(line, "{}", e.status);
+            exit_status(line, &e.status);
             if !e.process {
                 line.push_str(" (thread ");
-                let _ = write!(line, "{})", task.tid);
+                line.push_str(ints.format(task.tid));
+                line.push(')');
             }
             Ok(())
         }
         EventData::Wait(w) => write_wait(line, w),
         EventData::Reap(r) => {
-            let by = format!("{} ({})", r.reaper_pid, r.reaper_comm);
+            let by = |line: &mut String| {
+                line.push_str(itoa::Buffer::new().format(r.reaper_pid));
+                line.push_str(" (");
+                line.push_str(&r.reaper_comm.as_str());
+                line.push(')');
+            };
             match (r.how, r.zombie_ns) {
                 (ReapHow::Autoreap, _) => {
-                    write!(line, "autoreaped at exit: parent {by} ignores SIGCHLD")
+                    line.push_str("autoreaped at exit: parent ");
+                    by(line);
+                    line.push_str(" ignores SIGCHLD");
                 }
                 (ReapHow::Wait, Some(z)) => {
-                    write!(line, "reaped by {by} after {} as zombie", human(z))
+                    line.push_str("reaped by ");
+                    by(line);
+                    let _ = write!(line, " after {} as zombie", Human(z));
                 }
                 (ReapHow::Wait, None) => {
-                    write!(
-                        line,
-                        "reaped by {by}, a zombie since before the trace started"
-                    )
+                    line.push_str("reaped by ");
+                    by(line);
+                    line.push_str(", a zombie since before the trace started");
                 }
                 (ReapHow::Other, Some(z)) => {
-                    write!(line, "released after {} as zombie (parent {by})", human(z))
+                    let _ = write!(line, "released after {} as zombie (parent ", Human(z));
+                    by(line);
+                    line.push(')');
                 }
-                (ReapHow::Other, None) => write!(line, "released (parent {by})"),
+                (ReapHow::Other, None) => {
+                    line.push_str("released (parent ");
+                    by(line);
+                    line.push(')');
+                }
             }
-            .and_then(|_| write!(line, " ({})", r.status))
+            line.push_str(" (");
+            exit_status(line, &r.status);
+            line.push(')');
+            Ok(())
         }
         EventData::Signal(s) => {
-            let _ = write!(line, "{} → {} ({})", s.sig, s.target_pid, s.target_comm);
+            line.push_str(&signal_name(s.sig.0));
+            line.push_str(" → ");
+            line.push_str(ints.format(s.target_pid));
+            line.push_str(" (");
+            line.push_str(&s.target_comm.as_str());
+            line.push(')');
             if s.target_ns_pid != s.target_pid {
-                let _ = write!(line, " [pid {} in its namespace]", s.target_ns_pid);
+                line.push_str(" [pid ");
+                line.push_str(ints.format(s.target_ns_pid));
+                line.push_str(" in its namespace]");
             }
             if !s.group {
-                let _ = write!(line, " thread {}", s.target_tid);
+                line.push_str(" thread ");
+                line.push_str(ints.format(s.target_tid));
             }
-            let _ = write!(line, ": {}", s.result.describe());
+            line.push_str(": ");
+            line.push_str(s.result.describe());
             if s.blocked {
                 line.push_str(", blocked by the target");
             }
             Ok(())
         }
-        EventData::SignalDeliver(d) => write!(line, "{}: {}", d.sig, action(d.disposition)),
+        EventData::SignalDeliver(d) => {
+            line.push_str(&signal_name(d.sig.0));
+            line.push_str(": ");
+            line.push_str(action(d.disposition));
+            Ok(())
+        }
         EventData::SignalBurst(b) => write_signal_burst(line, b, event.ts_ns),
         EventData::DeliverBurst(d) => write_deliver_burst(line, d, event.ts_ns),
         EventData::Lost(l) => write!(
@@ -129,6 +201,67 @@ pub fn format_line(line: &mut String, event: &Event, start_ns: u64) {
             l.count, l.cpu, l.total
         ),
     };
+}
+
+/// `{:>11.6}` of `ns` as seconds, `ns as f64 / 1e9`, with integers. The float is within 1 ns
+/// of the exact quotient below 2^53 ns, so it rounds to the same microsecond unless the
+/// remainder is within 2 ns of the half; there, the float is compared exactly with the half
+/// to see which way it rounds. Larger times, and a float exactly on the half, are left to the
+/// float formatting.
+fn seconds(line: &mut String, ns: u64) {
+    let rem = ns % 1000;
+    let up = if ns >= 1 << 53 {
+        None
+    } else if (498..=502).contains(&rem) {
+        rounds_up(ns)
+    } else {
+        Some(rem > 500)
+    };
+    let Some(up) = up else {
+        let _ = write!(line, "{:>11.6}", ns as f64 / 1e9);
+        return;
+    };
+    let micros = ns / 1000 + u64::from(up);
+    let mut ints = itoa::Buffer::new();
+    let secs = ints.format(micros / 1_000_000);
+    pad_left(line, secs, 11 - 7);
+    line.push('.');
+    let frac = ints.format(micros % 1_000_000);
+    line.push_str(&"000000"[frac.len()..]);
+    line.push_str(frac);
+}
+
+/// Whether `ns as f64 / 1e9` (0 < ns < 2^53) is above the half microsecond nearest `ns`:
+/// `None` if it is exactly on it. The float is `m * 2^-shift`; the half is `half / 1e9`.
+fn rounds_up(ns: u64) -> Option<bool> {
+    let bits = (ns as f64 / 1e9).to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as u32;
+    let m = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
+    // The float is normal (at least 1e-9) and below 2^23, so 29 < shift < 128; both sides
+    // are about `m * 1e9`, below 2^84.
+    let shift = 1075 - exp;
+    let half = u128::from(ns / 1000 * 1000 + 500);
+    match (m * 1_000_000_000).cmp(&(half << shift)) {
+        std::cmp::Ordering::Greater => Some(true),
+        std::cmp::Ordering::Less => Some(false),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// The kind column, `{kind:<14}`, as constants.
+fn kind_column(data: &EventData) -> &'static str {
+    match data {
+        EventData::Fork(_) => "fork          ",
+        EventData::Exec(_) => "exec          ",
+        EventData::Exit(_) => "exit          ",
+        EventData::Wait(_) => "wait          ",
+        EventData::Reap(_) => "reap          ",
+        EventData::Signal(_) => "signal        ",
+        EventData::SignalDeliver(_) => "signal_deliver",
+        EventData::Lost(_) => "lost          ",
+        EventData::SignalBurst(_) => "signal_burst  ",
+        EventData::DeliverBurst(_) => "deliver_burst ",
+    }
 }
 
 fn action(disposition: Disposition) -> &'static str {
@@ -181,7 +314,7 @@ fn write_signal_burst(line: &mut String, b: &SignalBurst, last_ns: u64) -> std::
             thousands(b.blocked_count)
         )?;
     }
-    write!(line, " over {}", human(last_ns.saturating_sub(b.first_ns)))
+    write!(line, " over {}", Human(last_ns.saturating_sub(b.first_ns)))
 }
 
 /// `SIGUSR1 ×99,999 more: handler runs, over 1.2 s`
@@ -192,7 +325,7 @@ fn write_deliver_burst(line: &mut String, d: &DeliverBurst, last_ns: u64) -> std
         d.sig,
         thousands(d.count),
         action(d.disposition),
-        human(last_ns.saturating_sub(d.first_ns))
+        Human(last_ns.saturating_sub(d.first_ns))
     )
 }
 
@@ -207,6 +340,39 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// Enough spaces for any column.
+const SPACES: &str = "                ";
+
+/// `{text:<width}`: the text, then spaces up to `width` characters.
+fn pad_right(line: &mut String, text: &str, width: usize) {
+    line.push_str(text);
+    let chars = if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    };
+    line.push_str(&SPACES[..width.saturating_sub(chars)]);
+}
+
+/// `{text:>width}` for ASCII text: spaces, then the text.
+fn pad_left(line: &mut String, text: &str, width: usize) {
+    line.push_str(&SPACES[..width.saturating_sub(text.len())]);
+    line.push_str(text);
+}
+
+/// An exit status as [`ExitStatus`]'s `Display` writes it.
+fn exit_status(line: &mut String, status: &ExitStatus) {
+    match status.code {
+        Some(code) => {
+            line.push_str("exited with code ");
+            line.push_str(itoa::Buffer::new().format(code));
+        }
+        None => {
+            let _ = write!(line, "{status}");
+        }
+    }
 }
 
 fn write_exec(line: &mut String, e: &Exec, comm: &str) -> std::fmt::Result {
@@ -265,7 +431,7 @@ fn write_wait(line: &mut String, w: &Wait) -> std::fmt::Result {
         line.push_str("no child ready");
     }
     if let Some(d) = w.duration_ns.filter(|&d| d >= 1_000_000) {
-        write!(line, " after waiting {}", human(d))?;
+        write!(line, " after waiting {}", Human(d))?;
     }
     Ok(())
 }
@@ -284,7 +450,272 @@ fn errno_name(errno: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Comm, Sig, Task};
+    use crate::{
+        duration::human,
+        event::{
+            Comm, Exit, Fork, Lost, Reap, Sig, Signal, SignalDeliver, SignalResult, Task,
+            WaitSyscall,
+        },
+    };
+
+    /// The line as `fmt` writes it: what `format_line` wrote before it was written piece by
+    /// piece, kept as the reference it must match.
+    fn reference(event: &Event, start_ns: u64) -> String {
+        let mut line = String::new();
+        let rel = event.ts_ns.saturating_sub(start_ns) as f64 / 1e9;
+        let task = &event.task;
+        let _ = write!(
+            line,
+            "{rel:>11.6} {kind:<14} {pid:>7} {comm:<15} ",
+            kind = event.data.kind().name(),
+            pid = task.pid,
+            comm = task.comm,
+        );
+        let _ = match &event.data {
+            EventData::Fork(f) => {
+                let what = if f.thread { "thread" } else { "child" };
+                let _ = write!(
+                    line,
+                    "→ {what} {}",
+                    if f.thread { f.child_tid } else { f.child_pid }
+                );
+                if f.child_ns_pid != f.child_pid && !f.thread {
+                    let _ = write!(line, " (pid {} in its namespace)", f.child_ns_pid);
+                }
+                if f.child_ppid != task.pid {
+                    let _ = write!(line, ", parent {}", f.child_ppid);
+                }
+                Ok(())
+            }
+            EventData::Exec(e) => write_exec(&mut line, e, &task.comm.as_str()),
+            EventData::Exit(e) => {
+                let _ = write!(line, "{}", e.status);
+                if !e.process {
+                    let _ = write!(line, " (thread {})", task.tid);
+                }
+                Ok(())
+            }
+            EventData::Wait(w) => write_wait(&mut line, w),
+            EventData::Reap(r) => {
+                let by = format!("{} ({})", r.reaper_pid, r.reaper_comm);
+                match (r.how, r.zombie_ns) {
+                    (ReapHow::Autoreap, _) => {
+                        write!(line, "autoreaped at exit: parent {by} ignores SIGCHLD")
+                    }
+                    (ReapHow::Wait, Some(z)) => {
+                        write!(line, "reaped by {by} after {} as zombie", human(z))
+                    }
+                    (ReapHow::Wait, None) => write!(
+                        line,
+                        "reaped by {by}, a zombie since before the trace started"
+                    ),
+                    (ReapHow::Other, Some(z)) => {
+                        write!(line, "released after {} as zombie (parent {by})", human(z))
+                    }
+                    (ReapHow::Other, None) => write!(line, "released (parent {by})"),
+                }
+                .and_then(|_| write!(line, " ({})", r.status))
+            }
+            EventData::Signal(s) => {
+                let _ = write!(line, "{} → {} ({})", s.sig, s.target_pid, s.target_comm);
+                if s.target_ns_pid != s.target_pid {
+                    let _ = write!(line, " [pid {} in its namespace]", s.target_ns_pid);
+                }
+                if !s.group {
+                    let _ = write!(line, " thread {}", s.target_tid);
+                }
+                let _ = write!(line, ": {}", s.result.describe());
+                if s.blocked {
+                    line.push_str(", blocked by the target");
+                }
+                Ok(())
+            }
+            EventData::SignalDeliver(d) => write!(
+                line,
+                "{}: {}",
+                d.sig,
+                match d.disposition {
+                    Disposition::Default => "default action",
+                    Disposition::Ignore => "ignored",
+                    Disposition::Handler => "handler runs",
+                }
+            ),
+            EventData::Lost(l) => write!(
+                line,
+                "{} events lost on CPU {} (ring buffer full; {} lost there in all)",
+                l.count, l.cpu, l.total
+            ),
+            EventData::SignalBurst(b) => write_signal_burst(&mut line, b, event.ts_ns),
+            EventData::DeliverBurst(d) => write_deliver_burst(&mut line, d, event.ts_ns),
+        };
+        line
+    }
+
+    /// xorshift64*.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        /// True one time in `n`.
+        fn one_in(&mut self, n: u64) -> bool {
+            self.next().is_multiple_of(n)
+        }
+
+        fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+            from[(self.next() % from.len() as u64) as usize]
+        }
+
+        /// Small, huge, and next to the roundings of the time column and of `human`.
+        fn int(&mut self) -> u64 {
+            match self.next() % 5 {
+                0 => self.next() % 2000,
+                1 => (self.next() % 100_000) * 1000 + 495 + self.next() % 11,
+                2 => self.next() >> (self.next() % 64),
+                3 => (1 << 53) - 3 + self.next() % 6,
+                _ => self.next(),
+            }
+        }
+
+        fn comm(&mut self) -> Comm {
+            let mut bytes = [0; 16];
+            let piece = self.pick(&["sh", "ä", "日本", "🦀", "\u{7f}", "x y", "\u{1}", "\u{ff}"]);
+            let mut text = String::new();
+            for _ in 0..self.next() % 8 {
+                text.push_str(piece);
+            }
+            let len = text.len().min(15);
+            bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+            if self.one_in(8) {
+                bytes[self.next() as usize % 15] = 0xff;
+            }
+            Comm::from_kernel(bytes)
+        }
+    }
+
+    #[test]
+    fn time_column_is_what_fmt_writes() {
+        let check = |ns: u64| {
+            let mut line = String::new();
+            seconds(&mut line, ns);
+            assert_eq!(line, format!("{:>11.6}", ns as f64 / 1e9), "{ns}");
+        };
+        // Every half microsecond up to 0.2 s (where ties round one way or the other), the
+        // ones the float holds exactly (500 * 5^6 * odd), and the edges.
+        for micros in 0..200_000 {
+            for rem in [0, 497, 498, 499, 500, 501, 502, 503, 999] {
+                check(micros * 1000 + rem);
+            }
+        }
+        for odd in (1..20_000u64).step_by(2) {
+            check(500 * 15625 * odd);
+        }
+        for ns in [
+            (1 << 53) - 500,
+            (1 << 53) - 1,
+            1 << 53,
+            u64::MAX,
+            999_999_999_999_500,
+        ] {
+            check(ns);
+        }
+    }
+
+    #[test]
+    fn lines_are_what_fmt_writes() {
+        let mut rng = Rng(0x7e47);
+        let mut line = String::new();
+        for i in 0..100_000 {
+            let small = |rng: &mut Rng| rng.pick(&[0u32, 1, 7, 99_999, u32::MAX]);
+            let status =
+                ExitStatus::from_wait_status(rng.pick(&[0, 3 << 8, 9, 11 | 0x80, 0x7f, 0xffff]));
+            let sig = Sig(rng.pick(&[1, 9, 15, 17, 34, 40, 64, 65, 0]));
+            let data = match i % 8 {
+                0 => EventData::Fork(Fork {
+                    child_pid: small(&mut rng),
+                    child_tid: small(&mut rng),
+                    child_ns_pid: small(&mut rng),
+                    child_pidns: 1,
+                    child_ppid: small(&mut rng),
+                    child_start_ns: 0,
+                    thread: rng.one_in(2),
+                }),
+                1 => EventData::Exit(Exit {
+                    status,
+                    process: rng.one_in(2),
+                }),
+                2 | 3 => EventData::Reap(Reap {
+                    reaper_pid: small(&mut rng),
+                    reaper_tid: 0,
+                    reaper_comm: rng.comm(),
+                    how: rng.pick(&[ReapHow::Wait, ReapHow::Autoreap, ReapHow::Other]),
+                    status,
+                    exit_ns: None,
+                    zombie_ns: (!rng.one_in(4)).then(|| rng.int()),
+                }),
+                4 => EventData::Signal(Signal {
+                    sig,
+                    si_code: 0,
+                    result: rng.pick(&[SignalResult::Delivered, SignalResult::LostInfo]),
+                    group: rng.one_in(2),
+                    target_pid: small(&mut rng),
+                    target_tid: small(&mut rng),
+                    target_ns_pid: small(&mut rng),
+                    target_pidns: 0,
+                    target_comm: rng.comm(),
+                    target_start_ns: 0,
+                    disposition: Disposition::Default,
+                    blocked: rng.one_in(2),
+                }),
+                5 => EventData::SignalDeliver(SignalDeliver {
+                    sig,
+                    si_code: 0,
+                    disposition: rng.pick(&[
+                        Disposition::Default,
+                        Disposition::Ignore,
+                        Disposition::Handler,
+                    ]),
+                    sa_flags: 0,
+                }),
+                6 => EventData::Wait(Wait {
+                    syscall: WaitSyscall::Wait4,
+                    ret: rng.pick(&[-10, 0, 5]),
+                    upid: -1,
+                    which: None,
+                    options: 0,
+                    child_ns_pid: Some(5),
+                    child_pid: None,
+                    reaped: true,
+                    status: Some(0),
+                    duration_ns: Some(rng.int()),
+                }),
+                _ => EventData::Lost(Lost {
+                    count: rng.int(),
+                    total: rng.int(),
+                    cpu: 1,
+                }),
+            };
+            let event = Event {
+                ts_ns: rng.int(),
+                task: Task {
+                    pid: small(&mut rng),
+                    tid: small(&mut rng),
+                    comm: rng.comm(),
+                    ..Task::default()
+                },
+                data,
+            };
+            let start_ns = rng.pick(&[0, 0, 1_000_000_000, event.ts_ns, u64::MAX]);
+            line.clear();
+            format_line(&mut line, &event, start_ns);
+            assert_eq!(line, reference(&event, start_ns), "{event:?}");
+        }
+    }
 
     fn line(data: EventData) -> String {
         let mut line = String::new();

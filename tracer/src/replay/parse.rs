@@ -1,8 +1,11 @@
-//! Reading one event line fast. `Event`'s own `Deserialize` goes through serde's `flatten`
-//! and internal tagging, which buffer every field into an intermediate tree first; that is
-//! several times slower than the replay's budget. This reads a line into one flat struct of
-//! optional fields in a single pass and builds the `Event` from it, for the same result
-//! (checked against `Event`'s own reader in the tests).
+//! Reading one event line. Lines as our writer writes them go through the hand-written reader
+//! in `fast.rs`; any other valid JSON comes here, to serde.
+//!
+//! `Event`'s own `Deserialize` goes through serde's `flatten` and internal tagging, which
+//! buffer every field into an intermediate tree first; that is several times slower than the
+//! replay's budget. The serde reader here reads a line into one flat struct of optional fields
+//! in a single pass and builds the `Event` from it, for the same result (checked against
+//! `Event`'s own reader in the tests).
 
 use std::borrow::Cow;
 
@@ -102,8 +105,17 @@ struct Flat<'a> {
     blocked_count: Option<u64>,
 }
 
-/// One event from its JSON line.
+/// One event from its JSON line: the fast reader for the writer's own lines, serde for
+/// anything else (and for the error message when the line is not an event).
 pub fn parse_event(line: &[u8]) -> Result<Event, String> {
+    match super::fast::parse_event_fast(line) {
+        Some(event) => Ok(event),
+        None => parse_event_serde(line),
+    }
+}
+
+/// One event from its JSON line, read by serde: any key order, whitespace or escape.
+pub fn parse_event_serde(line: &[u8]) -> Result<Event, String> {
     let f: Flat = serde_json::from_slice(line).map_err(|e| e.to_string())?;
     let task = Task {
         pid: f.pid,
