@@ -12,8 +12,9 @@ use tracer_common::COMM_LEN;
 use crate::signals::signal_name;
 
 /// Version of the JSON Lines log format, written in the log's first line. 2 added the
-/// `snapshot` and `cgroup` lines (what the engine learned from /proc) that replay starts from.
-pub const LOG_FORMAT_VERSION: u32 = 2;
+/// `snapshot` and `cgroup` lines (what the engine learned from /proc) that replay starts from;
+/// 3 the `signal_burst` and `deliver_burst` events (signal repeats counted in the kernel).
+pub const LOG_FORMAT_VERSION: u32 = 3;
 
 /// One lifecycle event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
