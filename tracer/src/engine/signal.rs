@@ -396,7 +396,7 @@ impl Engine {
             }
             self.conclude(pid, sig, ts, out);
             if let Some(old) = self.signals.entries.remove(&(pid, sig)) {
-                self.untrack(old.target, old.target_start);
+                self.untrack(old.target, old.target_start, sig);
             }
         }
         let p = self.table.at(target);
@@ -422,8 +422,7 @@ impl Engine {
             settle_scheduled: false,
         };
         self.signals.entries.insert((pid, sig), entry);
-        let t = self.table.at_mut(target);
-        t.pending_signals = t.pending_signals.saturating_add(1);
+        self.table.at_mut(target).signals_tracked |= sig_bit(sig);
     }
 
     /// An entry whose target is gone got something pending: settle it `SETTLE_NS` after the
@@ -563,10 +562,9 @@ impl Engine {
         }
     }
 
-    fn untrack(&mut self, target: u32, start: u64) {
+    fn untrack(&mut self, target: u32, start: u64, sig: u32) {
         if self.table.check(target, start).is_some() {
-            let t = self.table.at_mut(target);
-            t.pending_signals = t.pending_signals.saturating_sub(1);
+            self.table.at_mut(target).signals_tracked &= !sig_bit(sig);
         }
     }
 
@@ -594,12 +592,13 @@ impl Engine {
     /// it was never delivered, unless it is the signal that killed it, or deliveries written
     /// late are still to come (a delivery of the same signal was seen within `SETTLE_NS`).
     pub(super) fn signals_target_gone(&mut self, idx: u32, ts: u64, out: &mut Vec<Finding>) {
-        if self.table.at(idx).pending_signals == 0 {
+        let tracked = self.table.at(idx).signals_tracked;
+        if tracked == 0 {
             return;
         }
         let pid = self.table.at(idx).pid;
         let start = self.table.at(idx).start_ns;
-        for sig in 1..=crate::signals::SIGRTMAX {
+        for sig in sigs_of(tracked) {
             let Some(e) = self.signals.entries.get_mut(&(pid, sig)) else {
                 continue;
             };
@@ -618,20 +617,24 @@ impl Engine {
 
     /// Drops what is tracked for a released process, except what waits for late records.
     pub(super) fn signals_forget(&mut self, idx: u32) {
-        if self.table.at(idx).pending_signals == 0 {
+        let tracked = self.table.at(idx).signals_tracked;
+        if tracked == 0 {
             return;
         }
         let pid = self.table.at(idx).pid;
-        let mut dropped = 0u8;
-        self.signals.entries.retain(|&(p, _), e| {
-            let keep = p != pid || e.target != idx || e.gone_ns.is_some();
-            if !keep {
-                dropped = dropped.saturating_add(1);
+        // Its own entries only, not a pass over the whole system's.
+        for sig in sigs_of(tracked) {
+            let key = (pid, sig);
+            if self
+                .signals
+                .entries
+                .get(&key)
+                .is_some_and(|e| e.target == idx && e.gone_ns.is_none())
+            {
+                self.signals.entries.remove(&key);
+                self.table.at_mut(idx).signals_tracked &= !sig_bit(sig);
             }
-            keep
-        });
-        let t = self.table.at_mut(idx);
-        t.pending_signals = t.pending_signals.saturating_sub(dropped);
+        }
     }
 
     /// Reports signals pending past `--blocked-after` because the target blocks it.
@@ -714,7 +717,7 @@ impl Engine {
             return;
         };
         let mut gone = Vec::new();
-        self.signals.entries.retain(|_, e| {
+        self.signals.entries.retain(|&(_, sig), e| {
             let last = e
                 .sent_ns
                 .max(e.delivered_ns)
@@ -722,12 +725,12 @@ impl Engine {
                 .max(e.gone_ns.unwrap_or(0));
             let idle = e.pending == 0 && e.merged == 0 && !e.settle_scheduled && last < horizon;
             if idle {
-                gone.push((e.target, e.target_start));
+                gone.push((e.target, e.target_start, sig));
             }
             !idle
         });
-        for (target, start) in gone {
-            self.untrack(target, start);
+        for (target, start, sig) in gone {
+            self.untrack(target, start, sig);
         }
     }
 
@@ -754,4 +757,16 @@ impl Engine {
             }
         }
     }
+}
+
+/// The bit of `sig` in [`Proc::signals_tracked`](super::table::Proc::signals_tracked).
+fn sig_bit(sig: u32) -> u64 {
+    1u64.checked_shl(sig.wrapping_sub(1)).unwrap_or(0)
+}
+
+/// The signals whose bits are set in `mask`.
+fn sigs_of(mask: u64) -> impl Iterator<Item = u32> {
+    (0..64u32)
+        .filter(move |bit| mask & (1 << bit) != 0)
+        .map(|bit| bit + 1)
 }

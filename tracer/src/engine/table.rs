@@ -97,8 +97,9 @@ pub struct Proc {
     pub last_wait_any_ns: u64,
     pub comm: Comm,
     pub flags: u16,
-    /// Signals tracked as pending for it (so its exit looks for them only when there are).
-    pub pending_signals: u8,
+    /// The signals the detector tracks for it, one bit each (bit `sig - 1`): its exit and
+    /// release look up those entries only.
+    pub signals_tracked: u64,
     /// Exact-size: most processes exec once, and a Vec would reserve room for four.
     pub execs: Box<[ExecRecord]>,
 }
@@ -131,7 +132,7 @@ impl Proc {
             last_wait_any_ns: 0,
             comm,
             flags: 0,
-            pending_signals: 0,
+            signals_tracked: 0,
             execs: Box::default(),
         }
     }
