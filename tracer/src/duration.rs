@@ -48,6 +48,19 @@ pub fn human(ns: u64) -> String {
 /// [`human`] as a `Display`, to write into a line without a `String` of its own.
 pub struct Human(pub u64);
 
+impl Human {
+    /// Appends the text to `out`; nanoseconds without going through `fmt`.
+    pub fn push_to(&self, out: &mut String) {
+        if self.0 < 1_000 {
+            out.push_str(itoa::Buffer::new().format(self.0));
+            out.push_str(" ns");
+        } else {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{self}");
+        }
+    }
+}
+
 impl std::fmt::Display for Human {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ns = self.0;
@@ -98,6 +111,22 @@ mod tests {
 
     #[test]
     fn prints_for_people() {
+        for ns in [
+            0,
+            1,
+            999,
+            1_000,
+            1_499,
+            1_500,
+            2_500,
+            999_999,
+            5_000_000_000,
+            1 << 40,
+        ] {
+            let mut pushed = String::new();
+            Human(ns).push_to(&mut pushed);
+            assert_eq!(pushed, human(ns));
+        }
         assert_eq!(human(0), "0 ns");
         assert_eq!(human(999), "999 ns");
         assert_eq!(human(2_300_000_000), "2.3 s");

@@ -141,7 +141,9 @@ pub fn format_line(line: &mut String, event: &Event, start_ns: u64) {
                 (ReapHow::Wait, Some(z)) => {
                     line.push_str("reaped by ");
                     by(line);
-                    let _ = write!(line, " after {} as zombie", Human(z));
+                    line.push_str(" after ");
+                    Human(z).push_to(line);
+                    line.push_str(" as zombie");
                 }
                 (ReapHow::Wait, None) => {
                     line.push_str("reaped by ");
@@ -149,7 +151,9 @@ pub fn format_line(line: &mut String, event: &Event, start_ns: u64) {
                     line.push_str(", a zombie since before the trace started");
                 }
                 (ReapHow::Other, Some(z)) => {
-                    let _ = write!(line, "released after {} as zombie (parent ", Human(z));
+                    line.push_str("released after ");
+                    Human(z).push_to(line);
+                    line.push_str(" as zombie (parent ");
                     by(line);
                     line.push(')');
                 }
