@@ -46,9 +46,9 @@ pub struct BenchArgs {
     /// Churned processes in the log `tracer replay` reads for its lines/s (3 lines each).
     #[arg(long, default_value_t = 1_000_000)]
     pub replay_processes: u64,
-    /// Processes churned through one `tracer replay -` while its memory is sampled. Ten million
-    /// is the figure; about 60,000 a second here, so the default is what fits in ~60 s.
-    #[arg(long, default_value_t = 4_000_000)]
+    /// Processes churned through one `tracer replay -` while its memory is sampled: ten million,
+    /// about 90 s on a 2-core VM.
+    #[arg(long, default_value_t = 10_000_000)]
     pub churn: u64,
     /// Interleaved rounds of the init section.
     #[arg(long, default_value_t = 3)]
