@@ -32,7 +32,7 @@ pub struct LiveEngine {
 
 impl LiveEngine {
     /// Bootstraps from `snapshot`, taken once the ring buffer is open, before reading it.
-    pub fn new(config: Config, snapshot: &Snapshot) -> Self {
+    pub fn new(config: Config, snapshot: Snapshot) -> Self {
         let mut live = Self {
             engine: Engine::new(config),
             last_reconcile: None,
@@ -41,7 +41,7 @@ impl LiveEngine {
         };
         live.learn(Observation::Snapshot {
             reason: SnapshotReason::Start,
-            snapshot: snapshot.clone(),
+            snapshot,
         });
         live
     }

@@ -291,7 +291,7 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
         subtree,
         comms: CommCache::from_snapshot(&snapshot),
         stats: Stats::default(),
-        engine: crate::engine::live::LiveEngine::new((&args.engine).into(), &snapshot),
+        engine: crate::engine::live::LiveEngine::new((&args.engine).into(), snapshot),
         run_opened: None,
         nudge_at: None,
     };
