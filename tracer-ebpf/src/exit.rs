@@ -12,7 +12,7 @@ use crate::{
     maps::{ZOMBIE_PIDS, ZOMBIES, count_error, off, trace_threads},
     reap::{self, Kept},
     slot,
-    task::{Task, comm_of, fill_header, now, pid_at_level, pid_level, read, read_ptr},
+    task::{Task, comm_of, fill_header_of, now, pid_at_level, pid_level, read, read_ptr},
     wait,
 };
 
@@ -41,7 +41,8 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<(), ProbeError> 
         flags: if process_exit { EXIT_PROCESS } else { 0 },
         ..ExitRecord::default()
     };
-    fill_header(&mut record.header, EventKind::Exit as u32)?;
+    // The exiting task is the current one.
+    fill_header_of(&mut record.header, EventKind::Exit as u32, task)?;
     emit::output(&record);
     if process_exit {
         remember_zombie(task, &record)?;
