@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::{
     fixture,
-    trace::{TRACER, root_or_skip, trace},
+    trace::{TRACER, root_or_skip, trace, trace_env},
 };
 use tracer::event::{
     Disposition, Event, EventData, Exec, Exit, Fork, Reap, ReapHow, Sig, Signal, SignalDeliver,
@@ -282,6 +282,57 @@ fn parent_ignoring_sigchld_autoreaps() {
     assert_eq!(reap.how, ReapHow::Autoreap);
     assert_eq!(reap.reaper_pid, parent);
     assert_eq!(reap.zombie_ns, Some(0));
+}
+
+/// The probes keep waits and zombies in per-pid slots and fall back to hash maps when a slot
+/// is taken; with the one slot taken from the start (TRACER_PID_SLOTS=0) everything goes
+/// through the maps, and reports the same.
+#[test]
+fn waits_and_reaps_are_the_same_when_the_slots_are_taken() {
+    if !root_or_skip("waits_and_reaps_are_the_same_when_the_slots_are_taken") {
+        return;
+    }
+    let shared = [("TRACER_PID_SLOTS", "0")];
+    let lifecycle = fixture("lifecycle");
+    let lifecycle = lifecycle.to_str().unwrap();
+
+    let t = trace_env(&shared, &[], &[lifecycle, "zombie-then-wait", "300"]);
+    let (parent, child) = (t.printed("self"), t.printed("child"));
+    let reap = reap_of(&t.events, child);
+    assert_eq!(reap.how, ReapHow::Wait);
+    assert_eq!(reap.reaper_pid, parent);
+    let zombie_ns = reap.zombie_ns.expect("exit time known");
+    assert!(zombie_ns >= 300_000_000, "zombie for {zombie_ns} ns");
+    let waits: Vec<&Wait> = t
+        .events
+        .iter()
+        .filter(|e| e.task.pid == parent)
+        .filter_map(|e| match &e.data {
+            EventData::Wait(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    let reaped = waits.iter().find(|w| w.reaped).expect("a wait that reaped");
+    assert_eq!(reaped.child_pid, Some(child));
+    assert!(reaped.duration_ns.is_some(), "entry seen: {reaped:?}");
+    // The waitid(WNOWAIT) before it: arguments and siginfo known, the zombie left in place.
+    let peek = waits
+        .iter()
+        .find(|w| w.which == Some(1))
+        .unwrap_or_else(|| panic!("no waitid(P_PID): {waits:#?}"));
+    assert!(!peek.reaped && peek.ret == 0, "{peek:?}");
+    assert_eq!(peek.child_ns_pid, Some(child as i32));
+    assert_eq!(
+        peek.status,
+        Some(0),
+        "si_status read from the caller: {peek:?}"
+    );
+
+    let t = trace_env(&shared, &[], &[lifecycle, "ignore-sigchld"]);
+    let (parent, child) = (t.printed("self"), t.printed("child"));
+    let reap = reap_of(&t.events, child);
+    assert_eq!(reap.how, ReapHow::Autoreap);
+    assert_eq!(reap.reaper_pid, parent);
 }
 
 #[test]

@@ -50,11 +50,17 @@ impl Trace {
 
 /// Runs the tracer on `command` with `flags`; returns the events it logged.
 pub fn trace(flags: &[&str], command: &[&str]) -> Trace {
+    trace_env(&[], flags, command)
+}
+
+/// [`trace`] with variables added to the tracer's environment.
+pub fn trace_env(env: &[(&str, &str)], flags: &[&str], command: &[&str]) -> Trace {
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let log = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("trace-{}-{n}.jsonl", std::process::id()));
     let output = Command::new(TRACER)
+        .envs(env.iter().copied())
         .args(["trace", "--format", "json", "--duration", "60s", "-o"])
         .arg(&log)
         .args(flags)

@@ -26,6 +26,16 @@ pub const ZOMBIE_PIDS_MAP: &str = "ZOMBIE_PIDS";
 pub const WAITS_MAP: &str = "WAITS";
 /// Name of the per-CPU array of [`SignalRuns`].
 pub const SIGNAL_RUNS_MAP: &str = "SIGNAL_RUNS";
+/// Name of the array of waits in progress indexed by tid (masked): the common case of
+/// [`WAITS_MAP`].
+pub const WAIT_SLOTS_MAP: &str = "WAIT_SLOTS";
+/// Name of the array of exited processes indexed by pid (masked): the common case of
+/// [`ZOMBIES_MAP`].
+pub const ZOMBIE_SLOTS_MAP: &str = "ZOMBIE_SLOTS";
+/// Global set at load time: entries in the two slot arrays minus one (a power of two minus one).
+pub const GLOBAL_PID_SLOT_MASK: &str = "PID_SLOT_MASK";
+/// Most entries of each slot array. Userspace sizes them from `pid_max`, up to this.
+pub const MAX_PID_SLOTS: u32 = 65536;
 
 /// Global (read-only data) set at load time: non-zero to emit thread fork/exit events.
 pub const GLOBAL_TRACE_THREADS: &str = "TRACE_THREADS";
@@ -162,6 +172,32 @@ pub struct WaitArgs {
     pub entered: u32,
 }
 
+/// Value of [`WAIT_SLOTS_MAP`]: a `wait4`/`waitid` in progress, in the slot of its thread.
+/// A slot is taken by adding 1 to `claims` and reading 1 back (see the probes' `slot` module).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WaitSlot {
+    /// The thread whose call this is; 0 when the slot is free.
+    pub tid: u32,
+    pub _pad: u32,
+    pub claims: u64,
+    pub args: WaitArgs,
+}
+
+/// Value of [`ZOMBIE_SLOTS_MAP`]: an exited process, in the slot of its pid from its exit until
+/// its task is freed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ZombieSlot {
+    /// Host pid (tgid) of the process; 0 when the slot is free.
+    pub pid: u32,
+    /// Non-zero once a wait's return reported the release; the slot is given back when the task
+    /// is freed (which happens exactly once).
+    pub reported: u32,
+    pub claims: u64,
+    pub zombie: ZombieRecord,
+}
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: all are repr(C) plain integers and arrays without padding.
@@ -170,11 +206,16 @@ mod pod {
     unsafe impl aya::Pod for super::ZombieRecord {}
     unsafe impl aya::Pod for super::WaitArgs {}
     unsafe impl aya::Pod for super::SignalRuns {}
+    unsafe impl aya::Pod for super::WaitSlot {}
+    unsafe impl aya::Pod for super::ZombieSlot {}
 }
 
 const _: () = assert!(core::mem::size_of::<CpuState>() == 24);
 const _: () = assert!(core::mem::size_of::<NsPidKey>() == 8);
 const _: () = assert!(core::mem::size_of::<WaitArgs>() == 32);
+const _: () = assert!(core::mem::size_of::<WaitSlot>() == 16 + 32);
+const _: () =
+    assert!(core::mem::size_of::<ZombieSlot>() == 16 + core::mem::size_of::<ZombieRecord>());
 const _: () = assert!(
     core::mem::size_of::<SignalRuns>()
         == core::mem::size_of::<SignalBurstRecord>()

@@ -6,6 +6,8 @@
 //! The reader is woken for a record only when this CPU has not woken it for
 //! `WAKEUP_INTERVAL_NS`, or when a quarter of the ring is waiting; userspace reads again
 //! shortly after every read that found records, which collects the ones written in between.
+//! That pacing uses the time already in the record's header: a second clock read per event
+//! costs as much as the rest of the pacing (helper calls are what a probe pays for).
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
@@ -18,16 +20,20 @@ use crate::{
     task::{fill_header, now},
 };
 
-/// Copies a record (built on the stack) into the ring buffer.
+/// Copies a record (built on the stack) into the ring buffer. Every record starts with a
+/// [`Header`] (the wire contract, see `tracer_common::event`) whose `ts_ns` is filled.
 #[inline(always)]
 pub fn output<T: 'static>(record: &T) {
+    const { assert!(core::mem::size_of::<T>() >= core::mem::size_of::<Header>()) };
     let Some(state) = CPU_STATE.get_ptr_mut(0) else {
         return;
     };
     flush_lost(state);
     crate::runs::flush();
+    // SAFETY: every record type is repr(C) with a `Header` first (asserted large enough above).
+    let ts_ns = unsafe { (*(record as *const T as *const Header)).ts_ns };
     if EVENTS
-        .output::<T>(record, wake_flags(state, now()))
+        .output::<T>(record, wake_flags(state, ts_ns))
         .is_err()
     {
         count_lost(state);
@@ -68,9 +74,11 @@ pub fn submit_flags() -> u64 {
     }
 }
 
+/// `now` may lie in the past (a reap record carries the release time, for an autoreap the
+/// exit's): such a record never counts as due.
 #[inline(always)]
 fn wake_flags(state: *mut CpuState, now: u64) -> u64 {
-    let due = now.wrapping_sub(unsafe { (*state).last_wakeup_ns }) >= WAKEUP_INTERVAL_NS;
+    let due = now.saturating_sub(unsafe { (*state).last_wakeup_ns }) >= WAKEUP_INTERVAL_NS;
     if due || EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= wakeup_bytes() {
         unsafe { (*state).last_wakeup_ns = now };
         BPF_RB_FORCE_WAKEUP as u64

@@ -10,7 +10,7 @@ use tracer_common::{ARGS_LEN, EXEC_ARGS_TRUNCATED, EventKind, ExecRecord, ProbeE
 use crate::{
     emit,
     maps::off,
-    task::{Task, fill_header, read, read_ptr},
+    task::{Task, fill_header_of, read, read_ptr},
 };
 
 #[btf_tracepoint(function = "sched_process_exec")]
@@ -45,7 +45,8 @@ fn fill(
     old_tid: i32,
     bprm: *const u8,
 ) -> Result<(), ProbeError> {
-    fill_header(&mut record.header, EventKind::Exec as u32)?;
+    // The task exec'ing is the current one.
+    fill_header_of(&mut record.header, EventKind::Exec as u32, task)?;
     record.old_tid = old_tid as u32;
     record.flags = 0;
     record.filename_len = 0;

@@ -9,9 +9,11 @@ use tracer_common::{
 
 use crate::{
     emit,
-    maps::{WAITS, ZOMBIE_PIDS, ZOMBIES, count_error, off, trace_threads},
-    reap,
-    task::{Task, comm_of, fill_header, now, pid_at_level, pid_level, read, read_ptr},
+    maps::{ZOMBIE_PIDS, ZOMBIES, count_error, off, trace_threads},
+    reap::{self, Kept},
+    slot,
+    task::{Task, comm_of, fill_header_of, now, pid_at_level, pid_level, read, read_ptr},
+    wait,
 };
 
 #[btf_tracepoint(function = "sched_process_exit")]
@@ -39,7 +41,8 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<(), ProbeError> 
         flags: if process_exit { EXIT_PROCESS } else { 0 },
         ..ExitRecord::default()
     };
-    fill_header(&mut record.header, EventKind::Exit as u32)?;
+    // The exiting task is the current one.
+    fill_header_of(&mut record.header, EventKind::Exit as u32, task)?;
     emit::output(&record);
     if process_exit {
         remember_zombie(task, &record)?;
@@ -47,8 +50,9 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Result<(), ProbeError> 
     Ok(())
 }
 
-/// Keeps what the exit looked like until the process is released, under its host pid and
-/// under the pid every namespace it lives in knows it by (a wait returns the latter).
+/// Keeps what the exit looked like until the process is released, under its host pid (in its
+/// slot, or in `ZOMBIES`) and under the pid every namespace it lives in knows it by (a wait
+/// returns the latter).
 #[inline(always)]
 fn remember_zombie(task: Task, exit: &ExitRecord) -> Result<(), ProbeError> {
     let leader = read_ptr(task, off!(task_group_leader));
@@ -75,7 +79,7 @@ fn remember_zombie(task: Task, exit: &ExitRecord) -> Result<(), ProbeError> {
             count_error(ProbeError::MapFull);
         }
     }
-    if ZOMBIES.insert(&exit.header.pid, &zombie, 0).is_err() {
+    if !slot::keep_zombie(&zombie) && ZOMBIES.insert(&exit.header.pid, &zombie, 0).is_err() {
         count_error(ProbeError::MapFull);
     }
     Ok(())
@@ -91,7 +95,8 @@ pub fn sched_process_free(ctx: BtfTracePointContext) -> i32 {
 
 /// The task is being freed, a grace period after it was released. A zombie still on record
 /// here was released without a wait this program saw return: by the kernel at exit (its
-/// parent ignores SIGCHLD), or by a wait whose return we have not seen yet.
+/// parent ignores SIGCHLD), or by a wait whose return we have not seen yet. A slot is given
+/// back here, whether or not a wait reported the release.
 fn try_sched_process_free(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
     let task: Task = ctx.arg(0);
     let tid: u32 = read(task, off!(task_pid));
@@ -99,13 +104,28 @@ fn try_sched_process_free(ctx: &BtfTracePointContext) -> Result<(), ProbeError> 
     if tid != pid {
         return Ok(());
     }
-    let Some(zombie) = (unsafe { ZOMBIES.get(&pid) }) else {
-        return Ok(());
-    };
+    let start_ns: u64 = read(task, off!(task_start_boottime));
+    if let Some(freed) = slot::freed_zombie(pid, start_ns) {
+        let reported = match freed.unreported() {
+            Some(zombie) => report_release(task, zombie, Kept::Slot),
+            None => Ok(()),
+        };
+        freed.give_back();
+        return reported;
+    }
+    match unsafe { ZOMBIES.get(&pid) } {
+        Some(zombie) => report_release(task, zombie, Kept::Map),
+        None => Ok(()),
+    }
+}
+
+/// Reports the release of `zombie`, whose task is being freed, and forgets it.
+#[inline(always)]
+fn report_release(task: Task, zombie: &ZombieRecord, kept: Kept) -> Result<(), ProbeError> {
     let parent = read_ptr(task, off!(task_real_parent));
     let parent_pid: u32 = read(parent, off!(task_tgid));
     let parent_comm = comm_of(parent)?;
-    let how = if unsafe { WAITS.get(&parent_pid) }.is_some_and(|w| w.entered != 0) {
+    let how = if wait::in_flight(parent_pid).is_some_and(|w| unsafe { (*w).entered } != 0) {
         ReapHow::Wait
     } else if ignores_children(parent) {
         ReapHow::Autoreap
@@ -123,7 +143,11 @@ fn try_sched_process_free(ctx: &BtfTracePointContext) -> Result<(), ProbeError> 
         comm: parent_comm,
     };
     reap::emit(zombie, &reaper, how, released);
-    reap::forget(zombie);
+    match kept {
+        // The slot is given back by the caller.
+        Kept::Slot => reap::forget_aliases(zombie),
+        Kept::Map => reap::forget(zombie, kept),
+    }
     Ok(())
 }
 

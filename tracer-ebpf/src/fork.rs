@@ -6,7 +6,7 @@ use tracer_common::{EventKind, FORK_THREAD, ForkRecord, ProbeError};
 use crate::{
     emit,
     maps::{count_error, trace_threads},
-    task::{Task, fill_header, task_ids},
+    task::{Task, fill_header_of, task_ids},
 };
 
 #[btf_tracepoint(function = "sched_process_fork")]
@@ -18,6 +18,7 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
 }
 
 fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
+    let parent: Task = ctx.arg(0);
     let child: Task = ctx.arg(1);
     let ids = task_ids(child)?;
     let thread = ids.pid != ids.tid;
@@ -34,7 +35,8 @@ fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<(), ProbeError> 
         child_start_ns: ids.start_ns,
         ..ForkRecord::default()
     };
-    fill_header(&mut record.header, EventKind::Fork as u32)?;
+    // The forking task is the current one.
+    fill_header_of(&mut record.header, EventKind::Fork as u32, parent)?;
     emit::output(&record);
     Ok(())
 }

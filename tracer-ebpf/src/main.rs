@@ -3,6 +3,8 @@
 //! failures are counted in `ERRORS` (and logged through aya-log, shown with `--debug`).
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
+// The atomic add of `slot` is an instruction written out (as aya-ebpf does for bounds checks).
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 #[cfg(target_arch = "bpf")]
 mod emit;
@@ -20,6 +22,8 @@ mod reap;
 mod runs;
 #[cfg(target_arch = "bpf")]
 mod signal;
+#[cfg(target_arch = "bpf")]
+mod slot;
 #[cfg(target_arch = "bpf")]
 mod task;
 #[cfg(target_arch = "bpf")]

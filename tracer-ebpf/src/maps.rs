@@ -2,11 +2,11 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    CpuState, DEFAULT_RING_BYTES, NsPidKey, PROBE_ERROR_KINDS, ProbeError, SignalRuns, WaitArgs,
-    ZombieRecord, offsets::Offsets,
+    CpuState, DEFAULT_RING_BYTES, MAX_PID_SLOTS, NsPidKey, PROBE_ERROR_KINDS, ProbeError,
+    SignalRuns, WaitArgs, WaitSlot, ZombieRecord, ZombieSlot, offsets::Offsets,
 };
 
 /// Every event. Userspace resizes it at load time (`--ring-size`).
@@ -21,8 +21,9 @@ pub static CPU_STATE: PerCpuArray<CpuState> = PerCpuArray::with_max_entries(1, 0
 #[map]
 pub static ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(PROBE_ERROR_KINDS, 0);
 
-/// Exited processes not yet released, by host tgid. Sized for a host full of zombies; when it
-/// is full the reap of the extra ones is reported without the zombie's exit details.
+/// Exited processes not yet released, by host tgid, whose slot in `ZOMBIE_SLOTS` was taken.
+/// Sized for a host full of zombies; when it is full the reap of the extra ones is reported
+/// without the zombie's exit details.
 #[map]
 pub static ZOMBIES: HashMap<u32, ZombieRecord> = HashMap::with_max_entries(65536, 0);
 
@@ -30,8 +31,9 @@ pub static ZOMBIES: HashMap<u32, ZombieRecord> = HashMap::with_max_entries(65536
 #[map]
 pub static ZOMBIE_PIDS: HashMap<NsPidKey, u32> = HashMap::with_max_entries(65536, 0);
 
-/// wait4/waitid calls in progress, by tid. The syscall-exit tracepoint runs even for a call
-/// ended by a fatal signal (before the signal is acted on), so every entry is removed.
+/// wait4/waitid calls in progress, by tid, whose slot in `WAIT_SLOTS` was taken. The
+/// syscall-exit tracepoint runs even for a call ended by a fatal signal (before the signal is
+/// acted on), so every entry is removed.
 #[map]
 pub static WAITS: HashMap<u32, WaitArgs> = HashMap::with_max_entries(16384, 0);
 
@@ -95,4 +97,21 @@ pub fn report<C: aya_ebpf::EbpfContext>(ctx: &C, probe: &str, error: ProbeError)
         ProbeError::MapFull => "bookkeeping map full",
     };
     aya_log_ebpf::debug!(ctx, "{}: {}", probe, what);
+}
+
+/// wait4/waitid calls in progress, by `tid & PID_SLOT_MASK` (see `slot`). Userspace sizes it.
+#[map]
+pub static WAIT_SLOTS: Array<WaitSlot> = Array::with_max_entries(MAX_PID_SLOTS, 0);
+
+/// Exited processes until their task is freed, by `pid & PID_SLOT_MASK` (see `slot`).
+/// Userspace sizes it.
+#[map]
+pub static ZOMBIE_SLOTS: Array<ZombieSlot> = Array::with_max_entries(MAX_PID_SLOTS, 0);
+
+/// Entries in `WAIT_SLOTS` and `ZOMBIE_SLOTS` minus one (their size is a power of two).
+#[unsafe(no_mangle)]
+pub static PID_SLOT_MASK: u32 = MAX_PID_SLOTS - 1;
+
+pub fn pid_slot_mask() -> u32 {
+    unsafe { core::ptr::read_volatile(&PID_SLOT_MASK) }
 }

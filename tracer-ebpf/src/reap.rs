@@ -6,6 +6,7 @@ use tracer_common::{COMM_LEN, EventKind, ReapHow, ReapRecord, ZombieRecord};
 use crate::{
     emit,
     maps::{ZOMBIE_PIDS, ZOMBIES},
+    slot,
 };
 
 /// Who released a zombie.
@@ -33,9 +34,31 @@ pub fn emit(zombie: &ZombieRecord, reaper: &Reaper, how: ReapHow, released_ns: u
     emit::output(&record);
 }
 
-/// Drops a released zombie from both maps.
+/// Where a zombie's record is kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// In its slot (`slot`).
+    Slot,
+    /// In `ZOMBIES`.
+    Map,
+}
+
+/// Drops a released zombie: its namespace aliases, and its record from `ZOMBIES`, or, from a
+/// slot, marks it reported (the slot is given back when the task is freed).
 #[inline(never)]
-pub fn forget(zombie: &ZombieRecord) {
+pub fn forget(zombie: &ZombieRecord, kept: Kept) {
+    forget_aliases(zombie);
+    match kept {
+        Kept::Slot => slot::report_zombie(zombie.header.pid),
+        Kept::Map => {
+            let _ = ZOMBIES.remove(&zombie.header.pid);
+        }
+    }
+}
+
+/// Drops the namespace aliases of a released zombie.
+#[inline(always)]
+pub fn forget_aliases(zombie: &ZombieRecord) {
     let pid = zombie.header.pid;
     for i in 0..tracer_common::MAX_PID_LEVELS {
         if i as u32 >= zombie.levels {
@@ -51,5 +74,4 @@ pub fn forget(zombie: &ZombieRecord) {
             let _ = ZOMBIE_PIDS.remove(&key);
         }
     }
-    let _ = ZOMBIES.remove(&pid);
 }

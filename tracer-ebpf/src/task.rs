@@ -140,33 +140,49 @@ pub fn now() -> u64 {
 /// Fills `header` for the current task.
 #[inline(always)]
 pub fn fill_header(header: &mut Header, kind: u32) -> Result<(), ProbeError> {
+    if current_task_btf() {
+        return fill_header_of(header, kind, current());
+    }
     header.kind = kind;
     header.cpu = unsafe { bpf_get_smp_processor_id() };
     header.ts_ns = now();
-    let ids = if current_task_btf() {
-        let task = current();
-        // The same walks the uid, cgroup id and comm helpers make, as plain loads.
-        let cred = read_ptr(task, off!(task_cred));
-        header.uid = read(cred, off!(cred_uid));
-        let cgroups = read_ptr(task, off!(task_cgroups));
-        let cgroup = read_ptr(cgroups, off!(css_set_dfl_cgrp));
-        let kn = read_ptr(cgroup, off!(cgroup_kn));
-        header.cgroup_id = read(kn, off!(kernfs_node_id));
-        header.comm = read(task, off!(task_comm));
-        task_ids(task)?
-    } else {
-        header.uid = bpf_get_current_uid_gid() as u32;
-        header.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
-        header.comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
-        task_ids_probed(unsafe { bpf_get_current_task() } as Task)?
-    };
+    header.uid = bpf_get_current_uid_gid() as u32;
+    header.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    header.comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
+    let ids = task_ids_probed(unsafe { bpf_get_current_task() } as Task)?;
+    set_ids(header, &ids);
+    Ok(())
+}
+
+/// Fills `header` for `task`, the current task reached through a BTF-typed pointer (the
+/// tracepoint argument of fork, exec and exit): plain loads on every kernel, and no helper
+/// call to find the task.
+#[inline(always)]
+pub fn fill_header_of(header: &mut Header, kind: u32, task: Task) -> Result<(), ProbeError> {
+    header.kind = kind;
+    header.cpu = unsafe { bpf_get_smp_processor_id() };
+    header.ts_ns = now();
+    // The same walks the uid, cgroup id and comm helpers make, as plain loads.
+    let cred = read_ptr(task, off!(task_cred));
+    header.uid = read(cred, off!(cred_uid));
+    let cgroups = read_ptr(task, off!(task_cgroups));
+    let cgroup = read_ptr(cgroups, off!(css_set_dfl_cgrp));
+    let kn = read_ptr(cgroup, off!(cgroup_kn));
+    header.cgroup_id = read(kn, off!(kernfs_node_id));
+    header.comm = read(task, off!(task_comm));
+    let ids = task_ids(task)?;
+    set_ids(header, &ids);
+    Ok(())
+}
+
+#[inline(always)]
+fn set_ids(header: &mut Header, ids: &TaskIds) {
     header.pid = ids.pid;
     header.tid = ids.tid;
     header.ns_pid = ids.ns_pid;
     header.pidns = ids.pidns;
     header.ppid = ids.ppid;
     header.start_ns = ids.start_ns;
-    Ok(())
 }
 
 /// `task->comm` of another task.

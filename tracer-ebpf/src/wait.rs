@@ -2,7 +2,8 @@
 //!
 //! The syscall entry records the arguments (the user pointer where the kernel writes the
 //! status); `sched_process_wait` marks the call as inside `do_wait`; the syscall exit emits
-//! the `Wait` record and, when the call released a zombie, its `Reap` record.
+//! the `Wait` record and, when the call released a zombie, its `Reap` record. The call is kept
+//! in the thread's slot (`slot`), or in `WAITS` when another thread has that slot.
 
 use aya_ebpf::{
     EbpfContext as _,
@@ -17,8 +18,8 @@ use tracer_common::{
 
 use crate::{
     emit,
-    maps::{WAITS, ZOMBIE_PIDS, ZOMBIES, count_error, off},
-    reap,
+    maps::{WAITS, ZOMBIE_PIDS, ZOMBIES, count_error},
+    reap, slot,
     task::{fill_header, now},
 };
 
@@ -45,9 +46,18 @@ macro_rules! arg {
 }
 
 fn record_entry(args: WaitArgs) {
-    if WAITS.insert(&current_tid(), &args, 0).is_err() {
+    let tid = current_tid();
+    if let Some(slot) = slot::enter_wait(tid) {
+        unsafe { *slot = args };
+    } else if WAITS.insert(&tid, &args, 0).is_err() {
         count_error(ProbeError::MapFull);
     }
+}
+
+/// The wait4/waitid call `tid` is in, if its entry was seen.
+#[inline(always)]
+pub fn in_flight(tid: u32) -> Option<*mut WaitArgs> {
+    slot::wait_of(tid).or_else(|| WAITS.get_ptr_mut(&tid))
 }
 
 #[tracepoint]
@@ -90,7 +100,7 @@ pub fn sys_enter_waitid(ctx: TracePointContext) -> u32 {
 
 #[btf_tracepoint(function = "sched_process_wait")]
 pub fn sched_process_wait(_ctx: BtfTracePointContext) -> i32 {
-    if let Some(args) = WAITS.get_ptr_mut(&current_tid()) {
+    if let Some(args) = in_flight(current_tid()) {
         unsafe { (*args).entered = 1 };
     }
     0
@@ -114,11 +124,17 @@ pub fn sys_exit_waitid(ctx: TracePointContext) -> u32 {
 
 fn on_exit(ctx: &TracePointContext, waitid: bool) -> Result<(), ProbeError> {
     let tid = current_tid();
-    let args = unsafe { WAITS.get(&tid) }.copied().unwrap_or(WaitArgs {
-        which: if waitid { 0 } else { WAIT_WHICH_WAIT4 },
-        ..WaitArgs::default()
-    });
-    let _ = WAITS.remove(&tid);
+    let args = match slot::leave_wait(tid) {
+        Some(args) => args,
+        None => {
+            let args = unsafe { WAITS.get(&tid) }.copied().unwrap_or(WaitArgs {
+                which: if waitid { 0 } else { WAIT_WHICH_WAIT4 },
+                ..WaitArgs::default()
+            });
+            let _ = WAITS.remove(&tid);
+            args
+        }
+    };
     let ret: i64 = field!(ctx, i64, SYS_EXIT_RET);
 
     let mut record = WaitRecord {
@@ -167,9 +183,10 @@ fn on_exit(ctx: &TracePointContext, waitid: bool) -> Result<(), ProbeError> {
         } else {
             unsafe { ZOMBIE_PIDS.get(&key) }.copied()
         };
-        if let Some((pid, zombie)) =
-            resolved.and_then(|pid| Some((pid, unsafe { ZOMBIES.get(&pid) }?)))
-        {
+        if let Some((pid, zombie, kept)) = resolved.and_then(|pid| match slot::zombie(pid) {
+            Some(zombie) => Some((pid, zombie, reap::Kept::Slot)),
+            None => Some((pid, unsafe { ZOMBIES.get(&pid) }?, reap::Kept::Map)),
+        }) {
             record.child_pid = pid;
             record.flags |= WAIT_REAPED;
             {
@@ -179,7 +196,7 @@ fn on_exit(ctx: &TracePointContext, waitid: bool) -> Result<(), ProbeError> {
                     comm: record.header.comm,
                 };
                 reap::emit(zombie, &reaper, ReapHow::Wait, record.header.ts_ns);
-                reap::forget(zombie);
+                reap::forget(zombie, kept);
             }
         }
     }

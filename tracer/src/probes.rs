@@ -5,13 +5,14 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, TracePoint},
 };
 use tracer_common::{
     self as wire, CPU_STATE_MAP, CpuState, ERRORS_MAP, EVENTS_MAP, GLOBAL_CURRENT_TASK_BTF,
-    GLOBAL_TRACE_THREADS, GLOBAL_WAKEUP_BYTES, Header, MAX_PID_LEVELS, NsPidKey, PROC_PID_INIT_INO,
-    SIGNAL_RUNS_MAP, SignalRuns, ZOMBIE_PIDS_MAP, ZOMBIES_MAP, ZombieRecord,
+    GLOBAL_PID_SLOT_MASK, GLOBAL_TRACE_THREADS, GLOBAL_WAKEUP_BYTES, Header, MAX_PID_LEVELS,
+    MAX_PID_SLOTS, NsPidKey, PROC_PID_INIT_INO, SIGNAL_RUNS_MAP, SignalRuns, WAIT_SLOTS_MAP,
+    WaitSlot, ZOMBIE_PIDS_MAP, ZOMBIE_SLOTS_MAP, ZOMBIES_MAP, ZombieRecord, ZombieSlot,
     offsets::GLOBAL_OFFSETS,
 };
 
@@ -95,6 +96,10 @@ impl Probes {
         let threads: u32 = options.threads.into();
         let wakeup_bytes = u64::from(options.ring_bytes / 4);
         let current_task_btf: u32 = kernel_at_least(5, 11).into();
+        let PidSlots {
+            slots: pid_slots,
+            held,
+        } = PidSlots::for_this_host();
         // Off unless asked for: the probes then skip their logging code entirely.
         let log_level: u8 = if options.debug { u8::MAX } else { 0 };
 
@@ -104,9 +109,15 @@ impl Probes {
             .override_global(GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true)
             .override_global(GLOBAL_CURRENT_TASK_BTF, &current_task_btf, true)
             .override_global(aya_log::LEVEL, &log_level, true)
+            .override_global(GLOBAL_PID_SLOT_MASK, &(pid_slots - 1), true)
             .map_max_entries(EVENTS_MAP, options.ring_bytes)
+            .map_max_entries(WAIT_SLOTS_MAP, pid_slots)
+            .map_max_entries(ZOMBIE_SLOTS_MAP, pid_slots)
             .load(OBJECT)
             .map_err(explain_load_error)?;
+        if held {
+            hold_pid_slots(&mut ebpf)?;
+        }
 
         let kernel_btf = Btf::from_sys_fs().context("reading the kernel's BTF")?;
         for name in BTF_PROGRAMS {
@@ -322,6 +333,75 @@ fn zombie_record(stat: &ProcInfo, own_ns: u32) -> ZombieRecord {
         levels,
         keys,
     }
+}
+
+/// The probes' per-pid slot arrays (waits in progress, exited processes), whose overflow is
+/// the hash maps.
+struct PidSlots {
+    /// Entries of each array: one per possible pid when `pid_max` allows (two live pids then
+    /// never share a slot), at most `MAX_PID_SLOTS`.
+    slots: u32,
+    /// The one slot is taken before the probes start, so that everything goes to the maps.
+    held: bool,
+}
+
+impl PidSlots {
+    /// `TRACER_PID_SLOTS` overrides the size for tests: a power of two, or 0 for one slot held
+    /// (every wait and zombie then goes through the hash maps).
+    fn for_this_host() -> Self {
+        match std::env::var("TRACER_PID_SLOTS")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+        {
+            Some(0) => {
+                return Self {
+                    slots: 1,
+                    held: true,
+                };
+            }
+            Some(slots) if slots.is_power_of_two() && slots <= MAX_PID_SLOTS => {
+                return Self { slots, held: false };
+            }
+            _ => {}
+        }
+        let slots = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .map_or(MAX_PID_SLOTS, |pid_max| {
+                pid_max.clamp(1, MAX_PID_SLOTS).next_power_of_two()
+            });
+        Self { slots, held: false }
+    }
+}
+
+/// Takes slot 0 of both arrays for a pid no task has, before any probe runs.
+fn hold_pid_slots(ebpf: &mut Ebpf) -> Result<()> {
+    const NO_TASK: u32 = u32::MAX;
+    let mut waits: Array<_, WaitSlot> =
+        Array::try_from(ebpf.map_mut(WAIT_SLOTS_MAP).context("no WAIT_SLOTS map")?)?;
+    let wait = WaitSlot {
+        tid: NO_TASK,
+        claims: 1,
+        ..WaitSlot::default()
+    };
+    waits.set(0, wait, 0)?;
+    let mut zombies: Array<_, ZombieSlot> = Array::try_from(
+        ebpf.map_mut(ZOMBIE_SLOTS_MAP)
+            .context("no ZOMBIE_SLOTS map")?,
+    )?;
+    let zombie = ZombieSlot {
+        pid: NO_TASK,
+        reported: 1,
+        claims: 1,
+        zombie: ZombieRecord {
+            header: Header::default(),
+            exit_code: 0,
+            levels: 0,
+            keys: [NsPidKey::default(); MAX_PID_LEVELS],
+        },
+    };
+    zombies.set(0, zombie, 0)?;
+    Ok(())
 }
 
 /// Whether the running kernel is at least `major.minor` (from uname's release).
