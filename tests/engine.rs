@@ -138,6 +138,20 @@ fn reap(ts: u64, p: &P, reaper: &P, exit_ns: Option<u64>) -> Event {
     )
 }
 
+/// A process-directed signal to `to`, which has `disposition` for it.
+fn target(to: &P, disposition: Disposition) -> SignalTarget {
+    SignalTarget {
+        group: true,
+        pid: to.pid,
+        tid: to.pid,
+        ns_pid: to.ns_pid,
+        pidns: to.pidns,
+        comm: Comm::from(to.comm),
+        start_ns: to.start,
+        disposition,
+    }
+}
+
 fn signal(
     ts: u64,
     from: &P,
@@ -154,14 +168,7 @@ fn signal(
             sig: Sig(sig),
             si_code: 0,
             result,
-            group: true,
-            target_pid: to.pid,
-            target_tid: to.pid,
-            target_ns_pid: to.ns_pid,
-            target_pidns: to.pidns,
-            target_comm: Comm::from(to.comm),
-            target_start_ns: to.start,
-            disposition,
+            target: target(to, disposition),
             blocked,
         }),
     )
@@ -203,14 +210,7 @@ fn signal_burst(
         EventData::SignalBurst(SignalBurst {
             sig: Sig(sig),
             si_code: 0,
-            group: true,
-            target_pid: to.pid,
-            target_tid: to.pid,
-            target_ns_pid: to.ns_pid,
-            target_pidns: to.pidns,
-            target_comm: Comm::from(to.comm),
-            target_start_ns: to.start,
-            disposition,
+            target: target(to, disposition),
             blocked_count: u64::from(blocked),
             first_ns: first,
             count: delivered + already_pending,

@@ -20,11 +20,11 @@ fn sent_to(events: &[Event], pid: u32, target: u32, sig: u32) -> SentCount {
     let mut sent = SentCount::default();
     for e in events.iter().filter(|e| e.task.pid == pid) {
         match &e.data {
-            EventData::Signal(s) if s.sig == Sig(sig) && s.target_pid == target => {
+            EventData::Signal(s) if s.sig == Sig(sig) && s.target.pid == target => {
                 sent.plain += 1;
                 sent.add(s.result, 1);
             }
-            EventData::SignalBurst(b) if b.sig == Sig(sig) && b.target_pid == target => {
+            EventData::SignalBurst(b) if b.sig == Sig(sig) && b.target.pid == target => {
                 sent.bursts += 1;
                 for (result, n) in b.by_result() {
                     sent.add(result, n);
@@ -351,9 +351,9 @@ fn signal_to_a_process_that_ignores_it() {
     let me = t.printed("self");
     let sent = signals_from(&t.events, me, 10);
     assert_eq!(sent.len(), 1, "{:#?}", t.events);
-    assert_eq!(sent[0].target_pid, me);
+    assert_eq!(sent[0].target.pid, me);
     assert_eq!(sent[0].result, SignalResult::Ignored);
-    assert_eq!(sent[0].disposition, Disposition::Ignore);
+    assert_eq!(sent[0].target.disposition, Disposition::Ignore);
 }
 
 #[test]
@@ -373,7 +373,7 @@ fn handled_signal_is_delivered_to_the_handler() {
     let sent = signals_from(&t.events, me, 12);
     assert_eq!(sent.len(), 1, "{:#?}", t.events);
     assert_eq!(sent[0].result, SignalResult::Delivered);
-    assert_eq!(sent[0].disposition, Disposition::Handler);
+    assert_eq!(sent[0].target.disposition, Disposition::Handler);
     let delivered = deliveries(&t.events, me, 12);
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].disposition, Disposition::Handler);

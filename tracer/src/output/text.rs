@@ -10,7 +10,7 @@ use crate::{
     duration::Human,
     event::{
         DeliverBurst, Disposition, Event, EventData, Exec, ExitStatus, ReapHow, SignalBurst,
-        SignalResult, Wait,
+        SignalResult, SignalTarget, Wait,
     },
     signals::signal_name,
 };
@@ -170,20 +170,7 @@ pub fn format_line(line: &mut String, event: &Event, start_ns: u64) {
         }
         EventData::Signal(s) => {
             line.push_str(&signal_name(s.sig.0));
-            line.push_str(" → ");
-            line.push_str(ints.format(s.target_pid));
-            line.push_str(" (");
-            line.push_str(&s.target_comm.as_str());
-            line.push(')');
-            if s.target_ns_pid != s.target_pid {
-                line.push_str(" [pid ");
-                line.push_str(ints.format(s.target_ns_pid));
-                line.push_str(" in its namespace]");
-            }
-            if !s.group {
-                line.push_str(" thread ");
-                line.push_str(ints.format(s.target_tid));
-            }
+            signal_target(line, &mut ints, &s.target);
             line.push_str(": ");
             line.push_str(s.result.describe());
             if s.blocked {
@@ -276,22 +263,29 @@ fn action(disposition: Disposition) -> &'static str {
     }
 }
 
+/// ` → 4243 (child) [pid 5 in its namespace] thread 4244`: where a signal went, the namespace
+/// pid when it differs, the thread when it was sent to one.
+fn signal_target(line: &mut String, ints: &mut itoa::Buffer, t: &SignalTarget) {
+    line.push_str(" → ");
+    line.push_str(ints.format(t.pid));
+    line.push_str(" (");
+    line.push_str(&t.comm.as_str());
+    line.push(')');
+    if t.ns_pid != t.pid {
+        line.push_str(" [pid ");
+        line.push_str(ints.format(t.ns_pid));
+        line.push_str(" in its namespace]");
+    }
+    if !t.group {
+        line.push_str(" thread ");
+        line.push_str(ints.format(t.tid));
+    }
+}
+
 /// `SIGUSR1 ×199,999 more → 4243 (child) (delivered 100,000, already pending 99,999) over 1.2 s`
 fn write_signal_burst(line: &mut String, b: &SignalBurst, last_ns: u64) -> std::fmt::Result {
-    write!(
-        line,
-        "{} ×{} more → {} ({})",
-        b.sig,
-        thousands(b.count),
-        b.target_pid,
-        b.target_comm
-    )?;
-    if b.target_ns_pid != b.target_pid {
-        write!(line, " [pid {} in its namespace]", b.target_ns_pid)?;
-    }
-    if !b.group {
-        write!(line, " thread {}", b.target_tid)?;
-    }
+    write!(line, "{} ×{} more", b.sig, thousands(b.count))?;
+    signal_target(line, &mut itoa::Buffer::new(), &b.target);
     line.push_str(" (");
     let mut first = true;
     for (result, n) in b.by_result() {
@@ -521,12 +515,13 @@ mod tests {
                 .and_then(|_| write!(line, " ({})", r.status))
             }
             EventData::Signal(s) => {
-                let _ = write!(line, "{} → {} ({})", s.sig, s.target_pid, s.target_comm);
-                if s.target_ns_pid != s.target_pid {
-                    let _ = write!(line, " [pid {} in its namespace]", s.target_ns_pid);
+                let t = &s.target;
+                let _ = write!(line, "{} → {} ({})", s.sig, t.pid, t.comm);
+                if t.ns_pid != t.pid {
+                    let _ = write!(line, " [pid {} in its namespace]", t.ns_pid);
                 }
-                if !s.group {
-                    let _ = write!(line, " thread {}", s.target_tid);
+                if !t.group {
+                    let _ = write!(line, " thread {}", t.tid);
                 }
                 let _ = write!(line, ": {}", s.result.describe());
                 if s.blocked {
@@ -666,14 +661,16 @@ mod tests {
                     sig,
                     si_code: 0,
                     result: rng.pick(&[SignalResult::Delivered, SignalResult::LostInfo]),
-                    group: rng.one_in(2),
-                    target_pid: small(&mut rng),
-                    target_tid: small(&mut rng),
-                    target_ns_pid: small(&mut rng),
-                    target_pidns: 0,
-                    target_comm: rng.comm(),
-                    target_start_ns: 0,
-                    disposition: Disposition::Default,
+                    target: SignalTarget {
+                        group: rng.one_in(2),
+                        pid: small(&mut rng),
+                        tid: small(&mut rng),
+                        ns_pid: small(&mut rng),
+                        pidns: 0,
+                        comm: rng.comm(),
+                        start_ns: 0,
+                        disposition: Disposition::Default,
+                    },
                     blocked: rng.one_in(2),
                 }),
                 5 => EventData::SignalDeliver(SignalDeliver {
@@ -741,14 +738,16 @@ mod tests {
         let burst = SignalBurst {
             sig: Sig(10),
             si_code: 0,
-            group: true,
-            target_pid: 4243,
-            target_tid: 4243,
-            target_ns_pid: 4243,
-            target_pidns: 1,
-            target_comm: Comm::from("child"),
-            target_start_ns: 1,
-            disposition: Disposition::Handler,
+            target: SignalTarget {
+                group: true,
+                pid: 4243,
+                tid: 4243,
+                ns_pid: 4243,
+                pidns: 1,
+                comm: Comm::from("child"),
+                start_ns: 1,
+                disposition: Disposition::Handler,
+            },
             blocked_count: 0,
             first_ns: 2_000_000_000,
             count: 199_999,

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use crate::event::{
     Comm, Disposition, Event, EventData, Exec, Exit, ExitStatus, Fork, Lost, Reap, ReapHow, Sig,
-    Signal, SignalDeliver, SignalResult, Task, Wait, WaitSyscall,
+    Signal, SignalDeliver, SignalResult, SignalTarget, Task, Wait, WaitSyscall,
 };
 
 /// `,"name":`, the bytes before every value but the first.
@@ -102,14 +102,7 @@ pub fn parse_event_fast(line: &[u8]) -> Option<Event> {
                 b"lost_info" => Some(SignalResult::LostInfo),
                 _ => None,
             })?,
-            group: c.field(key!("group"), Cursor::bool)?,
-            target_pid: c.field(key!("target_pid"), Cursor::u32)?,
-            target_tid: c.field(key!("target_tid"), Cursor::u32)?,
-            target_ns_pid: c.field(key!("target_ns_pid"), Cursor::u32)?,
-            target_pidns: c.field(key!("target_pidns"), Cursor::u32)?,
-            target_comm: c.field(key!("target_comm"), Cursor::comm)?,
-            target_start_ns: c.field(key!("target_start_ns"), Cursor::u64)?,
-            disposition: c.field(key!("disposition"), Cursor::disposition)?,
+            target: c.signal_target()?,
             blocked: c.field(key!("blocked"), Cursor::bool)?,
         }),
         b"signal_deliver" => EventData::SignalDeliver(SignalDeliver {
@@ -363,6 +356,20 @@ impl<'a> Cursor<'a> {
         Some(Sig(sig))
     }
 
+    /// `,"group":...,"disposition":"NAME"`: where a signal went, as the writer flattens it.
+    fn signal_target(&mut self) -> Option<SignalTarget> {
+        Some(SignalTarget {
+            group: self.field(key!("group"), Cursor::bool)?,
+            pid: self.field(key!("target_pid"), Cursor::u32)?,
+            tid: self.field(key!("target_tid"), Cursor::u32)?,
+            ns_pid: self.field(key!("target_ns_pid"), Cursor::u32)?,
+            pidns: self.field(key!("target_pidns"), Cursor::u32)?,
+            comm: self.field(key!("target_comm"), Cursor::comm)?,
+            start_ns: self.field(key!("target_start_ns"), Cursor::u64)?,
+            disposition: self.field(key!("disposition"), Cursor::disposition)?,
+        })
+    }
+
     /// An exit status as the writer flattens it: the raw status, then the code, the signal,
     /// and `core_dumped` when there are.
     fn status(&mut self) -> Option<ExitStatus> {
@@ -529,14 +536,16 @@ mod tests {
                 sig: Sig(u32::MAX),
                 si_code: i32::MIN,
                 result: SignalResult::Delivered,
-                group: true,
-                target_pid: u32::MAX,
-                target_tid: 0,
-                target_ns_pid: 1,
-                target_pidns: 2,
-                target_comm: Comm::from(s),
-                target_start_ns: u64::MAX,
-                disposition: Disposition::Default,
+                target: SignalTarget {
+                    group: true,
+                    pid: u32::MAX,
+                    tid: 0,
+                    ns_pid: 1,
+                    pidns: 2,
+                    comm: Comm::from(s),
+                    start_ns: u64::MAX,
+                    disposition: Disposition::Default,
+                },
                 blocked: false,
             }),
             EventData::Lost(Lost {
@@ -558,14 +567,16 @@ mod tests {
                 sig: Sig(i as u32 + 1),
                 si_code: i32::MAX,
                 result,
-                group: i % 2 == 0,
-                target_pid: 0,
-                target_tid: 0,
-                target_ns_pid: 0,
-                target_pidns: 0,
-                target_comm: Comm::from(""),
-                target_start_ns: 0,
-                disposition: [Disposition::Ignore, Disposition::Handler][i % 2],
+                target: SignalTarget {
+                    group: i % 2 == 0,
+                    pid: 0,
+                    tid: 0,
+                    ns_pid: 0,
+                    pidns: 0,
+                    comm: Comm::from(""),
+                    start_ns: 0,
+                    disposition: [Disposition::Ignore, Disposition::Handler][i % 2],
+                },
                 blocked: true,
             }));
         }
@@ -642,7 +653,7 @@ mod tests {
         match &mut event.data {
             EventData::Exec(e) => e.comm_before.iter_mut().for_each(text),
             EventData::Reap(r) => text(&mut r.reaper_comm),
-            EventData::Signal(s) => text(&mut s.target_comm),
+            EventData::Signal(s) => text(&mut s.target.comm),
             _ => {}
         }
         event
