@@ -454,6 +454,7 @@ mod tests {
             Comm, Exit, Fork, Lost, Reap, Sig, Signal, SignalDeliver, SignalResult, Task,
             WaitSyscall,
         },
+        rng::Rng,
     };
 
     /// The line as `fmt` writes it: what `format_line` wrote before it was written piece by
@@ -550,51 +551,30 @@ mod tests {
         line
     }
 
-    /// xorshift64*.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    /// Small, huge, and next to the roundings of the time column and of `human`.
+    fn random_int(rng: &mut Rng) -> u64 {
+        match rng.next() % 5 {
+            0 => rng.next() % 2000,
+            1 => (rng.next() % 100_000) * 1000 + 495 + rng.next() % 11,
+            2 => rng.next() >> (rng.next() % 64),
+            3 => (1 << 53) - 3 + rng.next() % 6,
+            _ => rng.next(),
         }
+    }
 
-        /// True one time in `n`.
-        fn one_in(&mut self, n: u64) -> bool {
-            self.next().is_multiple_of(n)
+    fn random_comm(rng: &mut Rng) -> Comm {
+        let mut bytes = [0; 16];
+        let piece = rng.pick(&["sh", "ä", "日本", "🦀", "\u{7f}", "x y", "\u{1}", "\u{ff}"]);
+        let mut text = String::new();
+        for _ in 0..rng.next() % 8 {
+            text.push_str(piece);
         }
-
-        fn pick<T: Copy>(&mut self, from: &[T]) -> T {
-            from[(self.next() % from.len() as u64) as usize]
+        let len = text.len().min(15);
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        if rng.one_in(8) {
+            bytes[rng.next() as usize % 15] = 0xff;
         }
-
-        /// Small, huge, and next to the roundings of the time column and of `human`.
-        fn int(&mut self) -> u64 {
-            match self.next() % 5 {
-                0 => self.next() % 2000,
-                1 => (self.next() % 100_000) * 1000 + 495 + self.next() % 11,
-                2 => self.next() >> (self.next() % 64),
-                3 => (1 << 53) - 3 + self.next() % 6,
-                _ => self.next(),
-            }
-        }
-
-        fn comm(&mut self) -> Comm {
-            let mut bytes = [0; 16];
-            let piece = self.pick(&["sh", "ä", "日本", "🦀", "\u{7f}", "x y", "\u{1}", "\u{ff}"]);
-            let mut text = String::new();
-            for _ in 0..self.next() % 8 {
-                text.push_str(piece);
-            }
-            let len = text.len().min(15);
-            bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
-            if self.one_in(8) {
-                bytes[self.next() as usize % 15] = 0xff;
-            }
-            Comm::from_kernel(bytes)
-        }
+        Comm::from_kernel(bytes)
     }
 
     #[test]
@@ -651,11 +631,11 @@ mod tests {
                 2 | 3 => EventData::Reap(Reap {
                     reaper_pid: small(&mut rng),
                     reaper_tid: 0,
-                    reaper_comm: rng.comm(),
+                    reaper_comm: random_comm(&mut rng),
                     how: rng.pick(&[ReapHow::Wait, ReapHow::Autoreap, ReapHow::Other]),
                     status,
                     exit_ns: None,
-                    zombie_ns: (!rng.one_in(4)).then(|| rng.int()),
+                    zombie_ns: (!rng.one_in(4)).then(|| random_int(&mut rng)),
                 }),
                 4 => EventData::Signal(Signal {
                     sig,
@@ -667,7 +647,7 @@ mod tests {
                         tid: small(&mut rng),
                         ns_pid: small(&mut rng),
                         pidns: 0,
-                        comm: rng.comm(),
+                        comm: random_comm(&mut rng),
                         start_ns: 0,
                         disposition: Disposition::Default,
                     },
@@ -693,20 +673,20 @@ mod tests {
                     child_pid: None,
                     reaped: true,
                     status: Some(0),
-                    duration_ns: Some(rng.int()),
+                    duration_ns: Some(random_int(&mut rng)),
                 }),
                 _ => EventData::Lost(Lost {
-                    count: rng.int(),
-                    total: rng.int(),
+                    count: random_int(&mut rng),
+                    total: random_int(&mut rng),
                     cpu: 1,
                 }),
             };
             let event = Event {
-                ts_ns: rng.int(),
+                ts_ns: random_int(&mut rng),
                 task: Task {
                     pid: small(&mut rng),
                     tid: small(&mut rng),
-                    comm: rng.comm(),
+                    comm: random_comm(&mut rng),
                     ..Task::default()
                 },
                 data,

@@ -393,7 +393,7 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{output::json_event::write_event, replay::parse_event_serde};
+    use crate::{output::json_event::write_event, replay::parse_event_serde, rng::Rng};
 
     fn written(event: &Event) -> Vec<u8> {
         let mut line = Vec::new();
@@ -659,34 +659,20 @@ mod tests {
         event
     }
 
-    /// xorshift64*, for random strings and numbers without a dependency.
-    struct Rng(u64);
+    fn random_string(rng: &mut Rng) -> String {
+        const PIECES: [&str; 14] = [
+            "a", "Z", " ", "\"", "\\", "/", "\u{0}", "\n", "\u{1f}", "\u{7f}", "é", "€", "🦀",
+            "\u{fffd}",
+        ];
+        (0..rng.next() % 20).map(|_| rng.pick(&PIECES)).collect()
+    }
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn string(&mut self) -> String {
-            const PIECES: [&str; 14] = [
-                "a", "Z", " ", "\"", "\\", "/", "\u{0}", "\n", "\u{1f}", "\u{7f}", "é", "€", "🦀",
-                "\u{fffd}",
-            ];
-            (0..self.next() % 20)
-                .map(|_| PIECES[(self.next() % PIECES.len() as u64) as usize])
-                .collect()
-        }
-
-        fn int(&mut self) -> u64 {
-            match self.next() % 4 {
-                0 => self.next() % 10,
-                1 => self.next() >> (self.next() % 64),
-                2 => u64::MAX - self.next() % 3,
-                _ => self.next(),
-            }
+    fn random_int(rng: &mut Rng) -> u64 {
+        match rng.next() % 4 {
+            0 => rng.next() % 10,
+            1 => rng.next() >> (rng.next() % 64),
+            2 => u64::MAX - rng.next() % 3,
+            _ => rng.next(),
         }
     }
 
@@ -694,13 +680,13 @@ mod tests {
     fn reads_random_events_as_serde_does() {
         let mut rng = Rng(0x5eed_fa57);
         for _ in 0..20_000 {
-            let s = rng.string();
+            let s = random_string(&mut rng);
             let mut kinds = kinds(&s);
-            let mut data = kinds.swap_remove((rng.next() % kinds.len() as u64) as usize);
-            let int = rng.int();
+            let mut data = kinds.swap_remove(rng.below(kinds.len()));
+            let int = random_int(&mut rng);
             match &mut data {
                 EventData::Fork(f) => f.child_start_ns = int,
-                EventData::Exec(e) => e.argv.push(rng.string()),
+                EventData::Exec(e) => e.argv.push(random_string(&mut rng)),
                 EventData::Exit(x) => x.status = ExitStatus::from_wait_status(int as u32),
                 EventData::Wait(w) => w.ret = int as i64,
                 EventData::Reap(r) => r.exit_ns = Some(int),
@@ -712,11 +698,11 @@ mod tests {
                 EventData::DeliverBurst(d) => d.count = int,
             }
             let event = Event {
-                ts_ns: rng.int(),
+                ts_ns: random_int(&mut rng),
                 task: Task {
-                    pid: rng.int() as u32,
-                    cgroup_id: rng.int(),
-                    comm: Comm::from(rng.string().as_str()),
+                    pid: random_int(&mut rng) as u32,
+                    cgroup_id: random_int(&mut rng),
+                    comm: Comm::from(random_string(&mut rng).as_str()),
                     ..task(Comm::default())
                 },
                 data,
@@ -731,7 +717,7 @@ mod tests {
     fn numbers_of_every_length() {
         let mut rng = Rng(0xd1);
         for _ in 0..200_000 {
-            let n = rng.int();
+            let n = random_int(&mut rng);
             for tail in ["}", ",\"x\":", "", "a", "}}}}}}}}}}"] {
                 let text = format!("{n}{tail}");
                 let mut c = Cursor {
