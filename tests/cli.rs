@@ -1,9 +1,9 @@
 //! Bad command lines: each ends with one clear error line naming what is wrong, a non-zero
 //! exit, and no panic. These run as any user: every case fails before the probes would load.
 
-use std::process::Command;
+mod common;
 
-const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+use std::process::Command;
 
 struct Failure {
     code: Option<i32>,
@@ -12,7 +12,7 @@ struct Failure {
 
 /// Runs the tracer with `args`, with backtraces on so that a panic could not hide.
 fn fail(args: &[&str]) -> Failure {
-    let output = Command::new(TRACER)
+    let output = Command::new(common::tracer())
         .args(args)
         .env("RUST_BACKTRACE", "1")
         .output()

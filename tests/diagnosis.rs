@@ -2,6 +2,8 @@
 //! runs `tracer trace --format json -o LOG -- COMMAND`, then checks the findings the live
 //! trace wrote to LOG and those `tracer replay LOG` derives, which must be the same.
 
+mod common;
+
 use std::{
     collections::BTreeSet,
     ffi::OsStr,
@@ -20,8 +22,6 @@ use tracer::{
     engine::{Config, Engine},
     event::{Event, EventData},
 };
-
-const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
 
 /// One trace at a time: each loads the probes, and two at once on a small machine slow each
 /// other past the timeouts.
@@ -80,7 +80,7 @@ struct Traced {
 fn trace(name: &str, flags: &[&str], command: &[&OsStr]) -> Traced {
     let log = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("diagnosis-{name}-{}.jsonl", std::process::id()));
-    let mut child = Command::new(TRACER)
+    let mut child = Command::new(common::tracer())
         .args(["trace", "--format", "json", "--duration", "90s", "-o"])
         .arg(&log)
         .args(flags)
@@ -219,7 +219,7 @@ impl Finished {
 
     /// The findings `tracer replay` derives from the log, with `flags`.
     fn replayed(&self, flags: &[&str]) -> Vec<Value> {
-        let out = Command::new(TRACER)
+        let out = Command::new(common::tracer())
             .args(["replay", "--format", "json"])
             .args(flags)
             .arg(&self.log)

@@ -93,14 +93,24 @@ fn fork(ts: u64, parent: &P, child: &P) -> Event {
 }
 
 fn exit(ts: u64, p: &P, code: u8) -> Event {
+    exit_status(ts, p, u32::from(code) << 8, true)
+}
+
+/// An exit with this raw wait status, of the process or (`process` false) one of its threads.
+fn exit_status(ts: u64, p: &P, status: u32, process: bool) -> Event {
     ev(
         ts,
         p,
         EventData::Exit(Exit {
-            status: ExitStatus::from_wait_status(u32::from(code) << 8),
-            process: true,
+            status: ExitStatus::from_wait_status(status),
+            process,
         }),
     )
+}
+
+/// `count` events lost on `cpu`, `total` there in all.
+fn lost(ts: u64, p: &P, count: u64, total: u64, cpu: u32) -> Event {
+    ev(ts, p, EventData::Lost(Lost { count, total, cpu }))
 }
 
 fn wait(ts: u64, p: &P, upid: i32, reaped: Option<u32>) -> Event {
@@ -138,6 +148,20 @@ fn reap(ts: u64, p: &P, reaper: &P, exit_ns: Option<u64>) -> Event {
     )
 }
 
+/// A process-directed signal to `to`, which has `disposition` for it.
+fn target(to: &P, disposition: Disposition) -> SignalTarget {
+    SignalTarget {
+        group: true,
+        pid: to.pid,
+        tid: to.pid,
+        ns_pid: to.ns_pid,
+        pidns: to.pidns,
+        comm: Comm::from(to.comm),
+        start_ns: to.start,
+        disposition,
+    }
+}
+
 fn signal(
     ts: u64,
     from: &P,
@@ -154,14 +178,7 @@ fn signal(
             sig: Sig(sig),
             si_code: 0,
             result,
-            group: true,
-            target_pid: to.pid,
-            target_tid: to.pid,
-            target_ns_pid: to.ns_pid,
-            target_pidns: to.pidns,
-            target_comm: Comm::from(to.comm),
-            target_start_ns: to.start,
-            disposition,
+            target: target(to, disposition),
             blocked,
         }),
     )
@@ -203,14 +220,7 @@ fn signal_burst(
         EventData::SignalBurst(SignalBurst {
             sig: Sig(sig),
             si_code: 0,
-            group: true,
-            target_pid: to.pid,
-            target_tid: to.pid,
-            target_ns_pid: to.ns_pid,
-            target_pidns: to.pidns,
-            target_comm: Comm::from(to.comm),
-            target_start_ns: to.start,
-            disposition,
+            target: target(to, disposition),
             blocked_count: u64::from(blocked),
             first_ns: first,
             count: delivered + already_pending,
@@ -1016,13 +1026,7 @@ fn the_signal_that_kills_is_not_target_exited() {
     let init = host_init();
     let a = P::host(10, 1, 10, "sender");
     let b = P::host(11, 1, 11, "target");
-    let killed = Event {
-        data: EventData::Exit(Exit {
-            status: ExitStatus::from_wait_status(15),
-            process: true,
-        }),
-        ..exit(2 * S, &b, 0)
-    };
+    let killed = exit_status(2 * S, &b, 15, true);
     let f = run(
         &mut e,
         &[
@@ -1686,15 +1690,7 @@ fn lost_events_then_reconcile_marks_exit_missed() {
         &[
             fork(S, &shell, &gone),
             fork(S, &shell, &stays),
-            ev(
-                2 * S,
-                &host_init(),
-                EventData::Lost(Lost {
-                    count: 10,
-                    total: 10,
-                    cpu: 0,
-                }),
-            ),
+            lost(2 * S, &host_init(), 10, 10, 0),
         ],
     );
     assert!(e.needs_reconcile());
@@ -1911,15 +1907,7 @@ fn replay_learns_what_live_learned_from_proc() {
     let events = [
         in_crio(fork(2 * S, &shell, &child)),
         in_crio(exit(3 * S, &child, 1)),
-        ev(
-            4 * S,
-            &shell,
-            EventData::Lost(Lost {
-                cpu: 0,
-                count: 5,
-                total: 5,
-            }),
-        ),
+        lost(4 * S, &shell, 5, 5, 0),
         exec_event(12 * S, &shell),
     ];
     let mut reconcile = start.clone();
@@ -2098,13 +2086,7 @@ fn fast_reader_agrees_with_serde() {
     let a = P::host(10, 1, 10, "a");
     let b = P::host(11, 10, 11, "b");
     let mut events = churn_events(2);
-    let killed = Event {
-        data: EventData::Exit(Exit {
-            status: ExitStatus::from_wait_status(0x89),
-            process: false,
-        }),
-        ..exit(5, &a, 0)
-    };
+    let killed = exit_status(5, &a, 0x89, false);
     let mut waitid = wait(6, &a, 0, Some(11));
     if let EventData::Wait(w) = &mut waitid.data {
         w.syscall = WaitSyscall::Waitid;
@@ -2125,15 +2107,7 @@ fn fast_reader_agrees_with_serde() {
         r.how = ReapHow::Autoreap;
         r.status = ExitStatus::from_wait_status(9);
     }
-    let lost = ev(
-        9,
-        &a,
-        EventData::Lost(Lost {
-            count: 3,
-            total: 7,
-            cpu: 1,
-        }),
-    );
+    let lost = lost(9, &a, 3, 7, 1);
     events.extend([
         killed,
         waitid,

@@ -12,7 +12,7 @@ use std::{
 
 use common::{
     fixture,
-    trace::{TRACER, root_or_skip, trace},
+    trace::{root_or_skip, trace},
 };
 use tracer::event::EventData;
 
@@ -72,7 +72,7 @@ fn sigkill_during_a_fork_storm_then_restart() {
     let log =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("killed-{}.jsonl", std::process::id()));
     for round in 0..3 {
-        let mut first = Command::new(TRACER)
+        let mut first = Command::new(common::tracer())
             .args(["trace", "--format", "json", "-o"])
             .arg(&log)
             .stderr(Stdio::null())
@@ -112,7 +112,7 @@ fn sigkill_during_a_fork_storm_then_restart() {
     assert!(t.stderr().contains(", 0 lost"), "{}", t.stderr());
 
     // And system-wide too: the storm's forks are seen.
-    let output = Command::new(TRACER)
+    let output = Command::new(common::tracer())
         .args([
             "trace",
             "-o",

@@ -739,8 +739,21 @@ fn trace_log_records_the_subtree_for_replay() {
             std::env::temp_dir().join(format!("init-trace-{}-{mode:?}.jsonl", std::process::id()));
         let _ = std::fs::remove_file(&log);
         let mut a = args(&["--trace-log", log.to_str().unwrap()]);
-        a.extend(sh("sh -c 'exit 3'; (sleep 0.2 &); exit 0"));
-        let (code, _, err) = run_to_end(mode, &a);
+        // The command exits, and init ends what is left of the tree, only when the test closes
+        // its stdin: after the orphan has exec'd sleep, so that it dies as `sleep`.
+        a.extend(sh("sh -c 'exit 3'; (sleep 30 &); read line; exit 0"));
+        let mut r = Running::start(mode, &a);
+        let init = r.init_pid();
+        wait_until(LONG, || {
+            common::descendants(init).into_iter().find(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "sleep")
+            })
+        })
+        .unwrap_or_else(|| panic!("{mode:?}: the orphan never ran sleep"));
+        r.close_stdin();
+        let code = r.code(LONG);
+        let err = r.err.rest(LONG);
         assert_eq!(code, 0, "{mode:?}: {err:?}");
         let text = std::fs::read_to_string(&log).unwrap();
         let _ = std::fs::remove_file(&log);
@@ -756,6 +769,13 @@ fn trace_log_records_the_subtree_for_replay() {
         assert!(
             exited_3,
             "{mode:?}: the command's child exiting 3 is in the log: {text}"
+        );
+        let exec_sleep = events.iter().any(|e| {
+            matches!(&e.data, tracer::event::EventData::Exec(x) if x.filename.ends_with("/sleep"))
+        });
+        assert!(
+            exec_sleep,
+            "{mode:?}: the orphan's exec is in the log: {text}"
         );
         // The orphaned sleep is reaped by init itself, and the log says so.
         let reaped_by_init = events.iter().any(|e| {

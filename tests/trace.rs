@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::{
     fixture,
-    trace::{TRACER, root_or_skip, trace, trace_env},
+    trace::{root_or_skip, trace, trace_env},
 };
 use tracer::event::{
     Disposition, Event, EventData, Exec, Exit, Fork, Reap, ReapHow, Sig, Signal, SignalDeliver,
@@ -20,11 +20,11 @@ fn sent_to(events: &[Event], pid: u32, target: u32, sig: u32) -> SentCount {
     let mut sent = SentCount::default();
     for e in events.iter().filter(|e| e.task.pid == pid) {
         match &e.data {
-            EventData::Signal(s) if s.sig == Sig(sig) && s.target_pid == target => {
+            EventData::Signal(s) if s.sig == Sig(sig) && s.target.pid == target => {
                 sent.plain += 1;
                 sent.add(s.result, 1);
             }
-            EventData::SignalBurst(b) if b.sig == Sig(sig) && b.target_pid == target => {
+            EventData::SignalBurst(b) if b.sig == Sig(sig) && b.target.pid == target => {
                 sent.bursts += 1;
                 for (result, n) in b.by_result() {
                     sent.add(result, n);
@@ -351,9 +351,9 @@ fn signal_to_a_process_that_ignores_it() {
     let me = t.printed("self");
     let sent = signals_from(&t.events, me, 10);
     assert_eq!(sent.len(), 1, "{:#?}", t.events);
-    assert_eq!(sent[0].target_pid, me);
+    assert_eq!(sent[0].target.pid, me);
     assert_eq!(sent[0].result, SignalResult::Ignored);
-    assert_eq!(sent[0].disposition, Disposition::Ignore);
+    assert_eq!(sent[0].target.disposition, Disposition::Ignore);
 }
 
 #[test]
@@ -373,7 +373,7 @@ fn handled_signal_is_delivered_to_the_handler() {
     let sent = signals_from(&t.events, me, 12);
     assert_eq!(sent.len(), 1, "{:#?}", t.events);
     assert_eq!(sent[0].result, SignalResult::Delivered);
-    assert_eq!(sent[0].disposition, Disposition::Handler);
+    assert_eq!(sent[0].target.disposition, Disposition::Handler);
     let delivered = deliveries(&t.events, me, 12);
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].disposition, Disposition::Handler);
@@ -468,7 +468,7 @@ fn storm_tail_and_single_signal_arrive_while_the_sender_sleeps() {
     }
     const N: u64 = 20_000;
     let log = std::env::temp_dir().join(format!("storm-tail-{}.jsonl", std::process::id()));
-    let mut tracer = Command::new(TRACER)
+    let mut tracer = Command::new(common::tracer())
         .args(["trace", "--format", "json", "-o"])
         .arg(&log)
         .arg("--")
@@ -608,7 +608,7 @@ fn unprivileged_trace_refuses_in_one_line() {
             "--clear-groups",
             "--inh-caps=-all",
         ])
-        .args([TRACER, "trace", "--duration", "1s"])
+        .args([common::tracer(), "trace", "--duration", "1s"])
         .output()
         .expect("running setpriv");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -622,7 +622,7 @@ fn unprivileged_trace_refuses_in_one_line() {
 
 #[test]
 fn bad_arguments_are_clap_errors() {
-    let output = Command::new(TRACER)
+    let output = Command::new(common::tracer())
         .args(["trace", "--duration", "5parsecs"])
         .output()
         .unwrap();
@@ -650,7 +650,7 @@ fn pid_follows_descendants_born_later() {
         .spawn()
         .unwrap();
     let pid = target.id();
-    let tracer = Command::new(TRACER)
+    let tracer = Command::new(common::tracer())
         .args(["trace", "--format", "json", "--duration", "20s", "--pid"])
         .arg(pid.to_string())
         .arg("-o")
@@ -721,7 +721,7 @@ fn unprivileged_tree_and_replay_still_work() {
                 "--clear-groups",
                 "--inh-caps=-all",
             ])
-            .arg(TRACER)
+            .arg(common::tracer())
             .args(args)
             .output()
             .expect("running setpriv")

@@ -85,8 +85,27 @@ fn main() -> Result<()> {
         };
         bail!("building the eBPF probes failed:\n{stderr}{hint}");
     }
+    forward_warnings(&String::from_utf8_lossy(&output.stderr));
     let built = target_dir.join(BPF_TARGET).join("release/tracer-probes");
     copy(&built, &object)
+}
+
+/// Repeats the probes' compiler warnings, each with where it is, as this build's own: the
+/// nested cargo's output is captured, and would otherwise only be seen when it fails.
+fn forward_warnings(stderr: &str) {
+    let mut lines = stderr.lines();
+    while let Some(line) = lines.next() {
+        // Skip cargo's "`tracer-ebpf` (bin …) generated N warnings" summary.
+        if let Some(warning) = line.strip_prefix("warning: ")
+            && !warning.starts_with('`')
+        {
+            let at = lines
+                .next()
+                .and_then(|l| l.trim_start().strip_prefix("--> "))
+                .unwrap_or("?");
+            println!("cargo:warning=probes: {warning} at {at}");
+        }
+    }
 }
 
 fn copy(from: &Path, to: &Path) -> Result<()> {

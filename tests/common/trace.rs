@@ -7,8 +7,6 @@ use std::{
 
 use tracer::event::Event;
 
-pub const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
-
 /// Whether kernel tests can run; prints why not when they cannot.
 pub fn root_or_skip(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -59,7 +57,7 @@ pub fn trace_env(env: &[(&str, &str)], flags: &[&str], command: &[&str]) -> Trac
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let log = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("trace-{}-{n}.jsonl", std::process::id()));
-    let output = Command::new(TRACER)
+    let output = Command::new(super::tracer())
         .envs(env.iter().copied())
         .args(["trace", "--format", "json", "--duration", "60s", "-o"])
         .arg(&log)

@@ -5,7 +5,7 @@ use tracer_common::{EventKind, FORK_THREAD, ForkRecord, ProbeError};
 
 use crate::{
     emit,
-    maps::{count_error, trace_threads},
+    maps::trace_threads,
     task::{Task, fill_header_of, task_ids},
 };
 

@@ -8,7 +8,8 @@ use tracer_common as wire;
 
 use crate::event::{
     Comm, DeliverBurst, Disposition, Event, EventData, Exec, Exit, ExitStatus, Fork, Lost, Reap,
-    ReapHow, Sig, Signal, SignalBurst, SignalDeliver, SignalResult, Task, Wait, WaitSyscall,
+    ReapHow, Sig, Signal, SignalBurst, SignalDeliver, SignalResult, SignalTarget, Task, Wait,
+    WaitSyscall,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -157,14 +158,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 sig: Sig(r.sig),
                 si_code: r.code,
                 result: signal_result(r.result)?,
-                group: r.group != 0,
-                target_pid: r.target_pid,
-                target_tid: r.target_tid,
-                target_ns_pid: r.target_ns_pid,
-                target_pidns: r.target_pidns,
-                target_comm: Comm::from_kernel(r.target_comm),
-                target_start_ns: r.target_start_ns,
-                disposition: disposition(r.disposition)?,
+                target: signal_target(&r)?,
                 blocked: r.blocked != 0,
             })
         }
@@ -191,14 +185,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             EventData::SignalBurst(SignalBurst {
                 sig: Sig(s.sig),
                 si_code: s.code,
-                group: s.group != 0,
-                target_pid: s.target_pid,
-                target_tid: s.target_tid,
-                target_ns_pid: s.target_ns_pid,
-                target_pidns: s.target_pidns,
-                target_comm: Comm::from_kernel(s.target_comm),
-                target_start_ns: s.target_start_ns,
-                disposition: disposition(s.disposition)?,
+                target: signal_target(&s)?,
                 blocked_count: r.blocked,
                 first_ns: r.first_ns,
                 count: r.count,
@@ -234,6 +221,20 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         ts_ns: header.ts_ns,
         task: task(&header),
         data,
+    })
+}
+
+/// The target part of a signal record, which a burst record repeats.
+fn signal_target(r: &wire::SignalRecord) -> Result<SignalTarget, DecodeError> {
+    Ok(SignalTarget {
+        group: r.group != 0,
+        pid: r.target_pid,
+        tid: r.target_tid,
+        ns_pid: r.target_ns_pid,
+        pidns: r.target_pidns,
+        comm: Comm::from_kernel(r.target_comm),
+        start_ns: r.target_start_ns,
+        disposition: disposition(r.disposition)?,
     })
 }
 
@@ -507,7 +508,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (b.count, b.delivered, b.already_pending, b.target_tid),
+            (b.count, b.delivered, b.already_pending, b.target.tid),
             (7, 4, 3, 78)
         );
         let bad = wire::SignalBurstRecord { count: 8, ..r };

@@ -246,18 +246,32 @@ pub struct Signal {
     pub sig: Sig,
     pub si_code: i32,
     pub result: SignalResult,
-    /// Process-directed (false: sent to one thread).
-    pub group: bool,
-    pub target_pid: u32,
-    pub target_tid: u32,
-    pub target_ns_pid: u32,
-    pub target_pidns: u32,
-    pub target_comm: Comm,
-    pub target_start_ns: u64,
-    /// What the target had installed for this signal.
-    pub disposition: Disposition,
+    #[serde(flatten)]
+    pub target: SignalTarget,
     /// The target thread blocks this signal.
     pub blocked: bool,
+}
+
+/// Where a signal was sent and what it found there: the part of a `signal` event that a
+/// `signal_burst` repeats. Serialized flat, as `group`, `target_pid` ... `disposition`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalTarget {
+    /// Process-directed (false: sent to one thread).
+    pub group: bool,
+    #[serde(rename = "target_pid")]
+    pub pid: u32,
+    #[serde(rename = "target_tid")]
+    pub tid: u32,
+    #[serde(rename = "target_ns_pid")]
+    pub ns_pid: u32,
+    #[serde(rename = "target_pidns")]
+    pub pidns: u32,
+    #[serde(rename = "target_comm")]
+    pub comm: Comm,
+    #[serde(rename = "target_start_ns")]
+    pub start_ns: u64,
+    /// What the target had installed for this signal.
+    pub disposition: Disposition,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -309,14 +323,8 @@ pub struct SignalBurst {
     #[serde(flatten)]
     pub sig: Sig,
     pub si_code: i32,
-    pub group: bool,
-    pub target_pid: u32,
-    pub target_tid: u32,
-    pub target_ns_pid: u32,
-    pub target_pidns: u32,
-    pub target_comm: Comm,
-    pub target_start_ns: u64,
-    pub disposition: Disposition,
+    #[serde(flatten)]
+    pub target: SignalTarget,
     /// How many of them the target thread blocked when they were sent (a handler blocks its
     /// own signal while it runs).
     pub blocked_count: u64,

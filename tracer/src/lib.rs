@@ -12,6 +12,13 @@ pub mod output;
 pub mod probes;
 pub mod proc;
 pub mod replay;
+#[cfg(test)]
+#[path = "../../tests/common/rng.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the integration tests, which use the rest"
+)]
+mod rng;
 pub mod signals;
 pub mod trace;
 pub mod tracefs;

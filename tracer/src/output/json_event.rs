@@ -7,7 +7,8 @@ use std::io::{self, Write};
 
 use crate::{
     event::{
-        Comm, Disposition, Event, EventData, ExitStatus, ReapHow, Sig, SignalResult, WaitSyscall,
+        Comm, Disposition, Event, EventData, ExitStatus, ReapHow, Sig, SignalResult, SignalTarget,
+        WaitSyscall,
     },
     signals::signal_name,
 };
@@ -60,6 +61,17 @@ impl<W: Write> Out<'_, W> {
     fn sig(&mut self, sig: Sig) -> io::Result<()> {
         self.int("sig", sig.0)?;
         self.name("sig_name", &signal_name(sig.0))
+    }
+
+    fn signal_target(&mut self, t: &SignalTarget) -> io::Result<()> {
+        self.bool("group", t.group)?;
+        self.int("target_pid", t.pid)?;
+        self.int("target_tid", t.tid)?;
+        self.int("target_ns_pid", t.ns_pid)?;
+        self.int("target_pidns", t.pidns)?;
+        self.comm("target_comm", &t.comm)?;
+        self.int("target_start_ns", t.start_ns)?;
+        self.name("disposition", disposition_name(t.disposition))
     }
 
     fn status(&mut self, status: &ExitStatus) -> io::Result<()> {
@@ -175,14 +187,7 @@ pub fn write_event<W: Write>(w: &mut W, event: &Event) -> io::Result<()> {
             o.sig(s.sig)?;
             o.int("si_code", s.si_code)?;
             o.name("result", result_name(s.result))?;
-            o.bool("group", s.group)?;
-            o.int("target_pid", s.target_pid)?;
-            o.int("target_tid", s.target_tid)?;
-            o.int("target_ns_pid", s.target_ns_pid)?;
-            o.int("target_pidns", s.target_pidns)?;
-            o.comm("target_comm", &s.target_comm)?;
-            o.int("target_start_ns", s.target_start_ns)?;
-            o.name("disposition", disposition_name(s.disposition))?;
+            o.signal_target(&s.target)?;
             o.bool("blocked", s.blocked)?;
         }
         EventData::SignalDeliver(d) => {
@@ -199,14 +204,7 @@ pub fn write_event<W: Write>(w: &mut W, event: &Event) -> io::Result<()> {
         EventData::SignalBurst(b) => {
             o.sig(b.sig)?;
             o.int("si_code", b.si_code)?;
-            o.bool("group", b.group)?;
-            o.int("target_pid", b.target_pid)?;
-            o.int("target_tid", b.target_tid)?;
-            o.int("target_ns_pid", b.target_ns_pid)?;
-            o.int("target_pidns", b.target_pidns)?;
-            o.comm("target_comm", &b.target_comm)?;
-            o.int("target_start_ns", b.target_start_ns)?;
-            o.name("disposition", disposition_name(b.disposition))?;
+            o.signal_target(&b.target)?;
             o.int("blocked_count", b.blocked_count)?;
             o.int("first_ns", b.first_ns)?;
             o.int("count", b.count)?;
@@ -353,14 +351,16 @@ mod tests {
                 sig: Sig(36),
                 si_code: -6,
                 result: SignalResult::AlreadyPending,
-                group: false,
-                target_pid: 1,
-                target_tid: 2,
-                target_ns_pid: 3,
-                target_pidns: 4,
-                target_comm: Comm::from("t"),
-                target_start_ns: 5,
-                disposition: Disposition::Ignore,
+                target: SignalTarget {
+                    group: false,
+                    pid: 1,
+                    tid: 2,
+                    ns_pid: 3,
+                    pidns: 4,
+                    comm: Comm::from("t"),
+                    start_ns: 5,
+                    disposition: Disposition::Ignore,
+                },
                 blocked: true,
             }),
             EventData::SignalDeliver(SignalDeliver {
@@ -377,14 +377,16 @@ mod tests {
             EventData::SignalBurst(SignalBurst {
                 sig: Sig(10),
                 si_code: -6,
-                group: false,
-                target_pid: 1,
-                target_tid: 2,
-                target_ns_pid: 3,
-                target_pidns: 4,
-                target_comm: Comm::from("t\"\\"),
-                target_start_ns: 5,
-                disposition: Disposition::Handler,
+                target: SignalTarget {
+                    group: false,
+                    pid: 1,
+                    tid: 2,
+                    ns_pid: 3,
+                    pidns: 4,
+                    comm: Comm::from("t\"\\"),
+                    start_ns: 5,
+                    disposition: Disposition::Handler,
+                },
                 blocked_count: u64::MAX,
                 first_ns: 6,
                 count: u64::MAX,

@@ -10,7 +10,7 @@ use crate::{
     duration::Human,
     event::{
         DeliverBurst, Disposition, Event, EventData, Exec, ExitStatus, ReapHow, SignalBurst,
-        SignalResult, Wait,
+        SignalResult, SignalTarget, Wait,
     },
     signals::signal_name,
 };
@@ -170,20 +170,7 @@ pub fn format_line(line: &mut String, event: &Event, start_ns: u64) {
         }
         EventData::Signal(s) => {
             line.push_str(&signal_name(s.sig.0));
-            line.push_str(" → ");
-            line.push_str(ints.format(s.target_pid));
-            line.push_str(" (");
-            line.push_str(&s.target_comm.as_str());
-            line.push(')');
-            if s.target_ns_pid != s.target_pid {
-                line.push_str(" [pid ");
-                line.push_str(ints.format(s.target_ns_pid));
-                line.push_str(" in its namespace]");
-            }
-            if !s.group {
-                line.push_str(" thread ");
-                line.push_str(ints.format(s.target_tid));
-            }
+            signal_target(line, &mut ints, &s.target);
             line.push_str(": ");
             line.push_str(s.result.describe());
             if s.blocked {
@@ -276,22 +263,29 @@ fn action(disposition: Disposition) -> &'static str {
     }
 }
 
+/// ` → 4243 (child) [pid 5 in its namespace] thread 4244`: where a signal went, the namespace
+/// pid when it differs, the thread when it was sent to one.
+fn signal_target(line: &mut String, ints: &mut itoa::Buffer, t: &SignalTarget) {
+    line.push_str(" → ");
+    line.push_str(ints.format(t.pid));
+    line.push_str(" (");
+    line.push_str(&t.comm.as_str());
+    line.push(')');
+    if t.ns_pid != t.pid {
+        line.push_str(" [pid ");
+        line.push_str(ints.format(t.ns_pid));
+        line.push_str(" in its namespace]");
+    }
+    if !t.group {
+        line.push_str(" thread ");
+        line.push_str(ints.format(t.tid));
+    }
+}
+
 /// `SIGUSR1 ×199,999 more → 4243 (child) (delivered 100,000, already pending 99,999) over 1.2 s`
 fn write_signal_burst(line: &mut String, b: &SignalBurst, last_ns: u64) -> std::fmt::Result {
-    write!(
-        line,
-        "{} ×{} more → {} ({})",
-        b.sig,
-        thousands(b.count),
-        b.target_pid,
-        b.target_comm
-    )?;
-    if b.target_ns_pid != b.target_pid {
-        write!(line, " [pid {} in its namespace]", b.target_ns_pid)?;
-    }
-    if !b.group {
-        write!(line, " thread {}", b.target_tid)?;
-    }
+    write!(line, "{} ×{} more", b.sig, thousands(b.count))?;
+    signal_target(line, &mut itoa::Buffer::new(), &b.target);
     line.push_str(" (");
     let mut first = true;
     for (result, n) in b.by_result() {
@@ -460,6 +454,7 @@ mod tests {
             Comm, Exit, Fork, Lost, Reap, Sig, Signal, SignalDeliver, SignalResult, Task,
             WaitSyscall,
         },
+        rng::Rng,
     };
 
     /// The line as `fmt` writes it: what `format_line` wrote before it was written piece by
@@ -521,12 +516,13 @@ mod tests {
                 .and_then(|_| write!(line, " ({})", r.status))
             }
             EventData::Signal(s) => {
-                let _ = write!(line, "{} → {} ({})", s.sig, s.target_pid, s.target_comm);
-                if s.target_ns_pid != s.target_pid {
-                    let _ = write!(line, " [pid {} in its namespace]", s.target_ns_pid);
+                let t = &s.target;
+                let _ = write!(line, "{} → {} ({})", s.sig, t.pid, t.comm);
+                if t.ns_pid != t.pid {
+                    let _ = write!(line, " [pid {} in its namespace]", t.ns_pid);
                 }
-                if !s.group {
-                    let _ = write!(line, " thread {}", s.target_tid);
+                if !t.group {
+                    let _ = write!(line, " thread {}", t.tid);
                 }
                 let _ = write!(line, ": {}", s.result.describe());
                 if s.blocked {
@@ -555,51 +551,30 @@ mod tests {
         line
     }
 
-    /// xorshift64*.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    /// Small, huge, and next to the roundings of the time column and of `human`.
+    fn random_int(rng: &mut Rng) -> u64 {
+        match rng.next() % 5 {
+            0 => rng.next() % 2000,
+            1 => (rng.next() % 100_000) * 1000 + 495 + rng.next() % 11,
+            2 => rng.next() >> (rng.next() % 64),
+            3 => (1 << 53) - 3 + rng.next() % 6,
+            _ => rng.next(),
         }
+    }
 
-        /// True one time in `n`.
-        fn one_in(&mut self, n: u64) -> bool {
-            self.next().is_multiple_of(n)
+    fn random_comm(rng: &mut Rng) -> Comm {
+        let mut bytes = [0; 16];
+        let piece = rng.pick(&["sh", "ä", "日本", "🦀", "\u{7f}", "x y", "\u{1}", "\u{ff}"]);
+        let mut text = String::new();
+        for _ in 0..rng.next() % 8 {
+            text.push_str(piece);
         }
-
-        fn pick<T: Copy>(&mut self, from: &[T]) -> T {
-            from[(self.next() % from.len() as u64) as usize]
+        let len = text.len().min(15);
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        if rng.one_in(8) {
+            bytes[rng.next() as usize % 15] = 0xff;
         }
-
-        /// Small, huge, and next to the roundings of the time column and of `human`.
-        fn int(&mut self) -> u64 {
-            match self.next() % 5 {
-                0 => self.next() % 2000,
-                1 => (self.next() % 100_000) * 1000 + 495 + self.next() % 11,
-                2 => self.next() >> (self.next() % 64),
-                3 => (1 << 53) - 3 + self.next() % 6,
-                _ => self.next(),
-            }
-        }
-
-        fn comm(&mut self) -> Comm {
-            let mut bytes = [0; 16];
-            let piece = self.pick(&["sh", "ä", "日本", "🦀", "\u{7f}", "x y", "\u{1}", "\u{ff}"]);
-            let mut text = String::new();
-            for _ in 0..self.next() % 8 {
-                text.push_str(piece);
-            }
-            let len = text.len().min(15);
-            bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
-            if self.one_in(8) {
-                bytes[self.next() as usize % 15] = 0xff;
-            }
-            Comm::from_kernel(bytes)
-        }
+        Comm::from_kernel(bytes)
     }
 
     #[test]
@@ -656,24 +631,26 @@ mod tests {
                 2 | 3 => EventData::Reap(Reap {
                     reaper_pid: small(&mut rng),
                     reaper_tid: 0,
-                    reaper_comm: rng.comm(),
+                    reaper_comm: random_comm(&mut rng),
                     how: rng.pick(&[ReapHow::Wait, ReapHow::Autoreap, ReapHow::Other]),
                     status,
                     exit_ns: None,
-                    zombie_ns: (!rng.one_in(4)).then(|| rng.int()),
+                    zombie_ns: (!rng.one_in(4)).then(|| random_int(&mut rng)),
                 }),
                 4 => EventData::Signal(Signal {
                     sig,
                     si_code: 0,
                     result: rng.pick(&[SignalResult::Delivered, SignalResult::LostInfo]),
-                    group: rng.one_in(2),
-                    target_pid: small(&mut rng),
-                    target_tid: small(&mut rng),
-                    target_ns_pid: small(&mut rng),
-                    target_pidns: 0,
-                    target_comm: rng.comm(),
-                    target_start_ns: 0,
-                    disposition: Disposition::Default,
+                    target: SignalTarget {
+                        group: rng.one_in(2),
+                        pid: small(&mut rng),
+                        tid: small(&mut rng),
+                        ns_pid: small(&mut rng),
+                        pidns: 0,
+                        comm: random_comm(&mut rng),
+                        start_ns: 0,
+                        disposition: Disposition::Default,
+                    },
                     blocked: rng.one_in(2),
                 }),
                 5 => EventData::SignalDeliver(SignalDeliver {
@@ -696,20 +673,20 @@ mod tests {
                     child_pid: None,
                     reaped: true,
                     status: Some(0),
-                    duration_ns: Some(rng.int()),
+                    duration_ns: Some(random_int(&mut rng)),
                 }),
                 _ => EventData::Lost(Lost {
-                    count: rng.int(),
-                    total: rng.int(),
+                    count: random_int(&mut rng),
+                    total: random_int(&mut rng),
                     cpu: 1,
                 }),
             };
             let event = Event {
-                ts_ns: rng.int(),
+                ts_ns: random_int(&mut rng),
                 task: Task {
                     pid: small(&mut rng),
                     tid: small(&mut rng),
-                    comm: rng.comm(),
+                    comm: random_comm(&mut rng),
                     ..Task::default()
                 },
                 data,
@@ -741,14 +718,16 @@ mod tests {
         let burst = SignalBurst {
             sig: Sig(10),
             si_code: 0,
-            group: true,
-            target_pid: 4243,
-            target_tid: 4243,
-            target_ns_pid: 4243,
-            target_pidns: 1,
-            target_comm: Comm::from("child"),
-            target_start_ns: 1,
-            disposition: Disposition::Handler,
+            target: SignalTarget {
+                group: true,
+                pid: 4243,
+                tid: 4243,
+                ns_pid: 4243,
+                pidns: 1,
+                comm: Comm::from("child"),
+                start_ns: 1,
+                disposition: Disposition::Handler,
+            },
             blocked_count: 0,
             first_ns: 2_000_000_000,
             count: 199_999,

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use crate::event::{
     Comm, Disposition, Event, EventData, Exec, Exit, ExitStatus, Fork, Lost, Reap, ReapHow, Sig,
-    Signal, SignalDeliver, SignalResult, Task, Wait, WaitSyscall,
+    Signal, SignalDeliver, SignalResult, SignalTarget, Task, Wait, WaitSyscall,
 };
 
 /// `,"name":`, the bytes before every value but the first.
@@ -102,14 +102,7 @@ pub fn parse_event_fast(line: &[u8]) -> Option<Event> {
                 b"lost_info" => Some(SignalResult::LostInfo),
                 _ => None,
             })?,
-            group: c.field(key!("group"), Cursor::bool)?,
-            target_pid: c.field(key!("target_pid"), Cursor::u32)?,
-            target_tid: c.field(key!("target_tid"), Cursor::u32)?,
-            target_ns_pid: c.field(key!("target_ns_pid"), Cursor::u32)?,
-            target_pidns: c.field(key!("target_pidns"), Cursor::u32)?,
-            target_comm: c.field(key!("target_comm"), Cursor::comm)?,
-            target_start_ns: c.field(key!("target_start_ns"), Cursor::u64)?,
-            disposition: c.field(key!("disposition"), Cursor::disposition)?,
+            target: c.signal_target()?,
             blocked: c.field(key!("blocked"), Cursor::bool)?,
         }),
         b"signal_deliver" => EventData::SignalDeliver(SignalDeliver {
@@ -363,6 +356,20 @@ impl<'a> Cursor<'a> {
         Some(Sig(sig))
     }
 
+    /// `,"group":...,"disposition":"NAME"`: where a signal went, as the writer flattens it.
+    fn signal_target(&mut self) -> Option<SignalTarget> {
+        Some(SignalTarget {
+            group: self.field(key!("group"), Cursor::bool)?,
+            pid: self.field(key!("target_pid"), Cursor::u32)?,
+            tid: self.field(key!("target_tid"), Cursor::u32)?,
+            ns_pid: self.field(key!("target_ns_pid"), Cursor::u32)?,
+            pidns: self.field(key!("target_pidns"), Cursor::u32)?,
+            comm: self.field(key!("target_comm"), Cursor::comm)?,
+            start_ns: self.field(key!("target_start_ns"), Cursor::u64)?,
+            disposition: self.field(key!("disposition"), Cursor::disposition)?,
+        })
+    }
+
     /// An exit status as the writer flattens it: the raw status, then the code, the signal,
     /// and `core_dumped` when there are.
     fn status(&mut self) -> Option<ExitStatus> {
@@ -386,7 +393,7 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{output::json_event::write_event, replay::parse_event_serde};
+    use crate::{output::json_event::write_event, replay::parse_event_serde, rng::Rng};
 
     fn written(event: &Event) -> Vec<u8> {
         let mut line = Vec::new();
@@ -529,14 +536,16 @@ mod tests {
                 sig: Sig(u32::MAX),
                 si_code: i32::MIN,
                 result: SignalResult::Delivered,
-                group: true,
-                target_pid: u32::MAX,
-                target_tid: 0,
-                target_ns_pid: 1,
-                target_pidns: 2,
-                target_comm: Comm::from(s),
-                target_start_ns: u64::MAX,
-                disposition: Disposition::Default,
+                target: SignalTarget {
+                    group: true,
+                    pid: u32::MAX,
+                    tid: 0,
+                    ns_pid: 1,
+                    pidns: 2,
+                    comm: Comm::from(s),
+                    start_ns: u64::MAX,
+                    disposition: Disposition::Default,
+                },
                 blocked: false,
             }),
             EventData::Lost(Lost {
@@ -558,14 +567,16 @@ mod tests {
                 sig: Sig(i as u32 + 1),
                 si_code: i32::MAX,
                 result,
-                group: i % 2 == 0,
-                target_pid: 0,
-                target_tid: 0,
-                target_ns_pid: 0,
-                target_pidns: 0,
-                target_comm: Comm::from(""),
-                target_start_ns: 0,
-                disposition: [Disposition::Ignore, Disposition::Handler][i % 2],
+                target: SignalTarget {
+                    group: i % 2 == 0,
+                    pid: 0,
+                    tid: 0,
+                    ns_pid: 0,
+                    pidns: 0,
+                    comm: Comm::from(""),
+                    start_ns: 0,
+                    disposition: [Disposition::Ignore, Disposition::Handler][i % 2],
+                },
                 blocked: true,
             }));
         }
@@ -642,40 +653,26 @@ mod tests {
         match &mut event.data {
             EventData::Exec(e) => e.comm_before.iter_mut().for_each(text),
             EventData::Reap(r) => text(&mut r.reaper_comm),
-            EventData::Signal(s) => text(&mut s.target_comm),
+            EventData::Signal(s) => text(&mut s.target.comm),
             _ => {}
         }
         event
     }
 
-    /// xorshift64*, for random strings and numbers without a dependency.
-    struct Rng(u64);
+    fn random_string(rng: &mut Rng) -> String {
+        const PIECES: [&str; 14] = [
+            "a", "Z", " ", "\"", "\\", "/", "\u{0}", "\n", "\u{1f}", "\u{7f}", "é", "€", "🦀",
+            "\u{fffd}",
+        ];
+        (0..rng.next() % 20).map(|_| rng.pick(&PIECES)).collect()
+    }
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn string(&mut self) -> String {
-            const PIECES: [&str; 14] = [
-                "a", "Z", " ", "\"", "\\", "/", "\u{0}", "\n", "\u{1f}", "\u{7f}", "é", "€", "🦀",
-                "\u{fffd}",
-            ];
-            (0..self.next() % 20)
-                .map(|_| PIECES[(self.next() % PIECES.len() as u64) as usize])
-                .collect()
-        }
-
-        fn int(&mut self) -> u64 {
-            match self.next() % 4 {
-                0 => self.next() % 10,
-                1 => self.next() >> (self.next() % 64),
-                2 => u64::MAX - self.next() % 3,
-                _ => self.next(),
-            }
+    fn random_int(rng: &mut Rng) -> u64 {
+        match rng.next() % 4 {
+            0 => rng.next() % 10,
+            1 => rng.next() >> (rng.next() % 64),
+            2 => u64::MAX - rng.next() % 3,
+            _ => rng.next(),
         }
     }
 
@@ -683,13 +680,13 @@ mod tests {
     fn reads_random_events_as_serde_does() {
         let mut rng = Rng(0x5eed_fa57);
         for _ in 0..20_000 {
-            let s = rng.string();
+            let s = random_string(&mut rng);
             let mut kinds = kinds(&s);
-            let mut data = kinds.swap_remove((rng.next() % kinds.len() as u64) as usize);
-            let int = rng.int();
+            let mut data = kinds.swap_remove(rng.below(kinds.len()));
+            let int = random_int(&mut rng);
             match &mut data {
                 EventData::Fork(f) => f.child_start_ns = int,
-                EventData::Exec(e) => e.argv.push(rng.string()),
+                EventData::Exec(e) => e.argv.push(random_string(&mut rng)),
                 EventData::Exit(x) => x.status = ExitStatus::from_wait_status(int as u32),
                 EventData::Wait(w) => w.ret = int as i64,
                 EventData::Reap(r) => r.exit_ns = Some(int),
@@ -701,11 +698,11 @@ mod tests {
                 EventData::DeliverBurst(d) => d.count = int,
             }
             let event = Event {
-                ts_ns: rng.int(),
+                ts_ns: random_int(&mut rng),
                 task: Task {
-                    pid: rng.int() as u32,
-                    cgroup_id: rng.int(),
-                    comm: Comm::from(rng.string().as_str()),
+                    pid: random_int(&mut rng) as u32,
+                    cgroup_id: random_int(&mut rng),
+                    comm: Comm::from(random_string(&mut rng).as_str()),
                     ..task(Comm::default())
                 },
                 data,
@@ -720,7 +717,7 @@ mod tests {
     fn numbers_of_every_length() {
         let mut rng = Rng(0xd1);
         for _ in 0..200_000 {
-            let n = rng.int();
+            let n = random_int(&mut rng);
             for tail in ["}", ",\"x\":", "", "a", "}}}}}}}}}}"] {
                 let text = format!("{n}{tail}");
                 let mut c = Cursor {

@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 use crate::event::{
     Comm, DeliverBurst, Disposition, Event, EventData, Exec, Exit, ExitStatus, Fork, Lost, Reap,
-    ReapHow, Sig, Signal, SignalBurst, SignalDeliver, SignalResult, Task, Wait, WaitSyscall,
+    ReapHow, Sig, Signal, SignalBurst, SignalDeliver, SignalResult, SignalTarget, Task, Wait,
+    WaitSyscall,
 };
 
 #[derive(Deserialize)]
@@ -164,6 +165,22 @@ fn data(kind: &'static str, f: Flat) -> Result<(u64, EventData), String> {
         killed_by: f.sig.map(Sig),
         core_dumped: f.core_dumped.unwrap_or(false),
     };
+    let target = || -> Result<SignalTarget, String> {
+        Ok(SignalTarget {
+            group: req!(group),
+            pid: req!(target_pid),
+            tid: req!(target_tid),
+            ns_pid: req!(target_ns_pid),
+            pidns: req!(target_pidns),
+            comm: Comm::from(
+                f.target_comm
+                    .as_deref()
+                    .ok_or_else(|| need("target_comm"))?,
+            ),
+            start_ns: req!(target_start_ns),
+            disposition: req!(disposition),
+        })
+    };
     let data = match f.event {
         Kind::Fork => EventData::Fork(Fork {
             child_pid: req!(child_pid),
@@ -222,18 +239,7 @@ fn data(kind: &'static str, f: Flat) -> Result<(u64, EventData), String> {
             sig: Sig(req!(sig)),
             si_code: req!(si_code),
             result: req!(result),
-            group: req!(group),
-            target_pid: req!(target_pid),
-            target_tid: req!(target_tid),
-            target_ns_pid: req!(target_ns_pid),
-            target_pidns: req!(target_pidns),
-            target_comm: Comm::from(
-                f.target_comm
-                    .as_deref()
-                    .ok_or_else(|| need("target_comm"))?,
-            ),
-            target_start_ns: req!(target_start_ns),
-            disposition: req!(disposition),
+            target: target()?,
             blocked: req!(blocked),
         }),
         Kind::SignalDeliver => EventData::SignalDeliver(SignalDeliver {
@@ -250,18 +256,7 @@ fn data(kind: &'static str, f: Flat) -> Result<(u64, EventData), String> {
         Kind::SignalBurst => EventData::SignalBurst(SignalBurst {
             sig: Sig(req!(sig)),
             si_code: req!(si_code),
-            group: req!(group),
-            target_pid: req!(target_pid),
-            target_tid: req!(target_tid),
-            target_ns_pid: req!(target_ns_pid),
-            target_pidns: req!(target_pidns),
-            target_comm: Comm::from(
-                f.target_comm
-                    .as_deref()
-                    .ok_or_else(|| need("target_comm"))?,
-            ),
-            target_start_ns: req!(target_start_ns),
-            disposition: req!(disposition),
+            target: target()?,
             blocked_count: req!(blocked_count),
             first_ns: req!(first_ns),
             count: req!(count),

@@ -76,12 +76,12 @@ impl Subtree {
                 }
                 inside
             }
-            EventData::Signal(signal) => self.contains(pid) || self.contains(signal.target_pid),
+            EventData::Signal(signal) => self.contains(pid) || self.contains(signal.target.pid),
             EventData::SignalBurst(burst) => {
                 self.contains(pid)
-                    || self.contains(burst.target_pid)
+                    || self.contains(burst.target.pid)
                     || self.released_since(pid, burst.first_ns)
-                    || self.released_since(burst.target_pid, burst.first_ns)
+                    || self.released_since(burst.target.pid, burst.first_ns)
             }
             EventData::DeliverBurst(burst) => {
                 self.contains(pid) || self.released_since(pid, burst.first_ns)
