@@ -288,19 +288,18 @@ impl Engine {
         if quiet || (s.delivered == 0 || !track) && s.already_pending == 0 {
             return;
         }
-        let sender_ref = self.proc_ref(sender);
         self.entry(s.target.pid, sig, target, ts, out);
         if s.delivered > 0 && track {
-            self.sent_pending(s, &sender_ref, out);
+            self.sent_pending(s, sender, out);
         }
         if s.already_pending > 0 {
-            self.sent_merged(s, &sender_ref, out);
+            self.sent_merged(s, sender, out);
         }
     }
 
     /// Instances now pending: those a burst sent after deliveries already seen are what those
     /// delivered, the rest are pending.
-    fn sent_pending(&mut self, s: &Sent, sender: &ProcRef, out: &mut Vec<Finding>) {
+    fn sent_pending(&mut self, s: &Sent, sender: u32, out: &mut Vec<Finding>) {
         let key = (s.target.pid, s.sig);
         let e = self.signals.entries.get_mut(&key).expect("made by entry()");
         let mut n = s.delivered;
@@ -332,7 +331,7 @@ impl Engine {
     }
 
     /// Instances merged into a pending one.
-    fn sent_merged(&mut self, s: &Sent, sender: &ProcRef, out: &mut Vec<Finding>) {
+    fn sent_merged(&mut self, s: &Sent, sender: u32, out: &mut Vec<Finding>) {
         let key = (s.target.pid, s.sig);
         let e = self.signals.entries.get_mut(&key).expect("made by entry()");
         e.sent_ns = e.sent_ns.max(s.ts);
@@ -347,7 +346,7 @@ impl Engine {
             let mut p = e.clone();
             p.merged = s.already_pending;
             p.first_ns = s.first_ns;
-            p.sender = sender.clone();
+            p.sender = self.proc_ref(sender);
             p.si_code = s.si_code;
             p.disposition = s.disposition;
             out.push(self.burst_finding(&p, s.sig, s.ts));
@@ -367,11 +366,12 @@ impl Engine {
         self.settle_if_gone(key, s.ts, out);
     }
 
-    /// A new pending instance (nothing was pending) sent as `s` says.
-    fn start_instance(&mut self, key: (u32, u32), s: &Sent, sender: &ProcRef) {
+    /// A new pending instance (nothing was pending) sent by table entry `sender` as `s` says.
+    fn start_instance(&mut self, key: (u32, u32), s: &Sent, sender: u32) {
+        let sender = self.proc_ref(sender);
         let e = self.signals.entries.get_mut(&key).expect("present");
         e.first_ns = s.ts;
-        e.sender = sender.clone();
+        e.sender = sender;
         e.si_code = s.si_code;
         e.disposition = s.disposition;
         e.blocked = s.blocked;
@@ -394,10 +394,9 @@ impl Engine {
             if e.target == target && e.target_start == target_start {
                 return;
             }
+            // Replaced below. The earlier process's bit for it may stay set: the bits are
+            // hints, checked against the entry's target before use.
             self.conclude(pid, sig, ts, out);
-            if let Some(old) = self.signals.entries.remove(&(pid, sig)) {
-                self.untrack(old.target, old.target_start, sig);
-            }
         }
         let p = self.table.at(target);
         let gone_ns = p.has(flag::EXITED).then_some(p.exit_ns);
@@ -451,6 +450,9 @@ impl Engine {
         };
         e.settle_scheduled = false;
         let (pending, merged) = (e.pending, e.merged);
+        if pending == 0 && merged == 0 {
+            return;
+        }
         e.pending = 0;
         e.merged = 0;
         let e = e.clone();

@@ -97,8 +97,9 @@ pub struct Proc {
     pub last_wait_any_ns: u64,
     pub comm: Comm,
     pub flags: u16,
-    /// The signals the detector tracks for it, one bit each (bit `sig - 1`): its exit and
-    /// release look up those entries only.
+    /// The signals the detector may track for it, one bit each (bit `sig - 1`): its exit and
+    /// release look up those entries only. A bit can outlive its entry (taken over by a later
+    /// process with the same pid); the entry's target is checked.
     pub signals_tracked: u64,
     /// Exact-size: most processes exec once, and a Vec would reserve room for four.
     pub execs: Box<[ExecRecord]>,
