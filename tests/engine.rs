@@ -59,6 +59,7 @@ impl P {
             cgroup_id: 0,
             comm: Comm::from(self.comm),
             start_ns: self.start,
+            cpu: None,
         }
     }
 
@@ -110,7 +111,9 @@ fn exit_status(ts: u64, p: &P, status: u32, process: bool) -> Event {
 
 /// `count` events lost on `cpu`, `total` there in all.
 fn lost(ts: u64, p: &P, count: u64, total: u64, cpu: u32) -> Event {
-    ev(ts, p, EventData::Lost(Lost { count, total, cpu }))
+    let mut e = ev(ts, p, EventData::Lost(Lost { count, total }));
+    e.task.cpu = Some(cpu);
+    e
 }
 
 fn wait(ts: u64, p: &P, upid: i32, reaped: Option<u32>) -> Event {
@@ -1284,6 +1287,119 @@ fn merged_burst_written_after_the_delivery_is_coalesced() {
     assert_eq!((d[0].reason, d[0].count), (DropReason::Coalesced, Some(4)));
 }
 
+/// `event` as written on `cpu`.
+fn on(cpu: u32, mut event: Event) -> Event {
+    event.task.cpu = Some(cpu);
+    event
+}
+
+/// A signal to a handler, delivered on the target's CPU; the target exits and is reaped at
+/// once, while the sender's CPU may still hold repeats of the send (one more, merged into
+/// the pending one).
+fn sent_delivered_exited_reaped(init: &P, a: &P, b: &P) -> Vec<Event> {
+    vec![
+        on(0, fork(10, init, a)),
+        on(0, fork(11, init, b)),
+        on(
+            0,
+            signal(
+                S,
+                a,
+                b,
+                10,
+                SignalResult::Delivered,
+                Disposition::Handler,
+                false,
+            ),
+        ),
+        on(1, deliver(S + 100_000, b, 10, Disposition::Handler)),
+        on(1, exit(S + 200_000, b, 0)),
+        on(1, wait(S + 300_000, init, -1, Some(b.pid))),
+        on(1, reap(S + 300_000, b, init, Some(S + 200_000))),
+    ]
+}
+
+/// A released target's entry stays while the sender's CPU may still write a burst for it: the
+/// merged repeat that comes after the release is coalesced into the delivered signal, and
+/// nothing is reported pending at the exit.
+#[test]
+fn released_targets_entry_waits_for_a_burst_its_run_may_write() {
+    let init = host_init();
+    let a = P::host(10, 1, 10, "sender");
+    let b = P::host(11, 1, 11, "target");
+    let mut e = Engine::new(Config::default());
+    let mut f = run(&mut e, &sent_delivered_exited_reaped(&init, &a, &b));
+    // The target's CPU moved on; the sender's wrote nothing since.
+    f.extend(e.feed(&on(
+        1,
+        fork(S + 20 * MS, &init, &P::host(12, 1, 12, "other")),
+    )));
+    assert_eq!(e.signal_entries(), 1);
+    f.extend(e.feed(&on(
+        0,
+        signal_burst(
+            S + 1_000,
+            S + 1_000,
+            &a,
+            &b,
+            10,
+            Disposition::Handler,
+            false,
+            0,
+            1,
+        ),
+    )));
+    f.extend(e.tick(10 * S));
+    f.extend(e.finish());
+    let d = drops(&f);
+    assert_eq!(d.len(), 1, "{f:?}");
+    assert_eq!((d[0].reason, d[0].count), (DropReason::Coalesced, Some(1)));
+}
+
+/// Once both CPUs wrote a record `SIGNAL_RUN_NS` after the records that opened runs, no burst
+/// can come: the released target's entry is let go then, not seconds later. Without CPUs in
+/// the events, or after a loss, it is kept for the time the engine allows late records.
+#[test]
+fn released_targets_entry_goes_when_no_burst_can_come() {
+    let init = host_init();
+    let a = P::host(10, 1, 10, "sender");
+    let b = P::host(11, 1, 11, "target");
+    let later = |cpu, ms| {
+        on(
+            cpu,
+            fork(S + ms * MS, &init, &P::host(100 + cpu, 1, ms, "other")),
+        )
+    };
+
+    let mut e = Engine::new(Config::default());
+    run(&mut e, &sent_delivered_exited_reaped(&init, &a, &b));
+    assert_eq!(e.signal_entries(), 1);
+    e.feed(&later(0, 11));
+    assert_eq!(e.signal_entries(), 1, "the delivery's CPU may still write");
+    e.feed(&later(1, 11));
+    assert_eq!(e.signal_entries(), 0);
+
+    let mut events = sent_delivered_exited_reaped(&init, &a, &b);
+    for event in &mut events {
+        event.task.cpu = None;
+    }
+    let mut e = Engine::new(Config::default());
+    run(&mut e, &events);
+    e.feed(&later(0, 11));
+    e.feed(&later(1, 11));
+    assert_eq!(e.signal_entries(), 1, "without CPUs");
+    e.feed(&later(0, 3_100));
+    assert_eq!(e.signal_entries(), 0, "without CPUs, after twice SETTLE_NS");
+
+    let mut events = sent_delivered_exited_reaped(&init, &a, &b);
+    events.insert(2, on(1, lost(S - 1, &init, 1, 1, 1)));
+    let mut e = Engine::new(Config::default());
+    run(&mut e, &events);
+    e.feed(&later(0, 11));
+    e.feed(&later(1, 11));
+    assert_eq!(e.signal_entries(), 1, "after a loss");
+}
+
 /// Bursts of signals ignored or refused: one finding each, with the exact count, and the
 /// summary counts signals.
 #[test]
@@ -1479,7 +1595,7 @@ impl Probes<'_> {
                 start: r.start,
                 ..Run::default()
             };
-            self.written.push(if kind == SEND {
+            let written = if kind == SEND {
                 signal_burst(
                     r.last,
                     r.first,
@@ -1493,8 +1609,15 @@ impl Probes<'_> {
                 )
             } else {
                 deliver_burst(r.last, r.first, self.b, self.sig, r.delivered)
-            });
+            };
+            self.write(cpu, written);
         }
+    }
+
+    /// A record `cpu` writes.
+    fn write(&mut self, cpu: usize, mut event: Event) {
+        event.task.cpu = Some(cpu as u32);
+        self.written.push(event);
     }
 
     fn nudge(&mut self, cpu: usize) {
@@ -1518,7 +1641,7 @@ impl Probes<'_> {
             return;
         }
         self.flush(cpu);
-        self.written.push(if kind == SEND {
+        let written = if kind == SEND {
             let result = if delivered {
                 SignalResult::Delivered
             } else {
@@ -1535,7 +1658,8 @@ impl Probes<'_> {
             )
         } else {
             deliver(t, self.b, self.sig, Disposition::Handler)
-        });
+        };
+        self.write(cpu, written);
         self.runs[cpu][kind] = Some(Run {
             start: t,
             ..Run::default()
@@ -1545,9 +1669,10 @@ impl Probes<'_> {
 
 /// Storms through simulated probes: sender and target each on one of two CPUs, often moving,
 /// other events flushing a CPU at random, nudges 1 to 900 ms apart (so records come late by up
-/// to almost `SETTLE_NS`). Whatever order
-/// the records come in, nothing is reported pending at the target's exit, and the `coalesced`
-/// counts add up to the signals merged away.
+/// to almost `SETTLE_NS`), the target released right after its exit. Whatever order the records
+/// come in, nothing is reported pending at the target's exit, and the `coalesced` counts add up
+/// to the signals merged away; the same whether the records say their CPU (and the engine lets
+/// the released target's entry go as soon as no burst can come) or not.
 #[test]
 fn simulated_storms_through_per_cpu_runs_stay_exact() {
     let init = host_init();
@@ -1605,21 +1730,35 @@ fn simulated_storms_through_per_cpu_runs_stay_exact() {
         }
         t += MS;
         probes.flush(target_cpu);
-        probes.written.push(exit(t, &b, 0));
+        probes.write(target_cpu, exit(t, &b, 0));
+        // Its parent reaps it at once, on the other CPU or the same.
+        let reaper_cpu = rng.below(2);
+        probes.flush(reaper_cpu);
+        probes.write(reaper_cpu, wait(t + 1_000, &init, -1, Some(b.pid)));
+        probes.write(reaper_cpu, reap(t + 1_000, &b, &init, Some(t)));
         // Read from the map once the probes are detached.
         probes.flush(0);
         probes.flush(1);
 
-        let mut e = Engine::new(Config::default());
-        let mut f = run(&mut e, &probes.written);
-        f.extend(e.finish());
-        let wrong: Vec<_> = drops(&f)
-            .into_iter()
-            .filter(|d| d.reason != DropReason::Coalesced)
-            .collect();
-        assert!(wrong.is_empty(), "round {round}: {wrong:?}");
-        assert_eq!(coalesced(&f), merged, "round {round}");
-        assert_eq!(e.summary().table.pending_signals, 0, "round {round}");
+        let mut without_cpu = probes.written.clone();
+        for event in &mut without_cpu {
+            event.task.cpu = None;
+        }
+        let mut found = Vec::new();
+        for (events, cpus) in [(&probes.written, true), (&without_cpu, false)] {
+            let mut e = Engine::new(Config::default());
+            let mut f = run(&mut e, events);
+            f.extend(e.finish());
+            let wrong: Vec<_> = drops(&f)
+                .into_iter()
+                .filter(|d| d.reason != DropReason::Coalesced)
+                .collect();
+            assert!(wrong.is_empty(), "round {round}, cpus {cpus}: {wrong:?}");
+            assert_eq!(coalesced(&f), merged, "round {round}, cpus {cpus}");
+            assert_eq!(e.summary().table.pending_signals, 0, "round {round}");
+            found.push(f);
+        }
+        assert_eq!(found[0], found[1], "round {round}");
     }
 }
 
@@ -2317,24 +2456,28 @@ fn churn_events(n: u32) -> Vec<Event> {
     let shell = P::host(10, 1, 10, "shell");
     let mut events = vec![fork(10, &init, &shell)];
     let mut t = S;
+    // The shell on CPU 0, its workers on CPU 1, as a live trace's events say.
     for i in 0..n {
         let c = P::host(100 + i % 30_000, 10, t, "worker");
         events.extend([
-            fork(t, &shell, &c),
-            exec_event(t + 100, &c),
-            signal(
-                t + 200,
-                &shell,
-                &c,
-                15,
-                SignalResult::Delivered,
-                Disposition::Handler,
-                false,
+            on(0, fork(t, &shell, &c)),
+            on(1, exec_event(t + 100, &c)),
+            on(
+                0,
+                signal(
+                    t + 200,
+                    &shell,
+                    &c,
+                    15,
+                    SignalResult::Delivered,
+                    Disposition::Handler,
+                    false,
+                ),
             ),
-            deliver(t + 300, &c, 15, Disposition::Handler),
-            exit(t + 400, &c, 0),
-            wait(t + 500, &shell, -1, Some(c.pid)),
-            reap(t + 500, &c, &shell, Some(t + 400)),
+            on(1, deliver(t + 300, &c, 15, Disposition::Handler)),
+            on(1, exit(t + 400, &c, 0)),
+            on(0, wait(t + 500, &shell, -1, Some(c.pid))),
+            on(0, reap(t + 500, &c, &shell, Some(t + 400))),
         ]);
         t += 10_000;
     }

@@ -55,6 +55,7 @@ fn task(h: &wire::Header) -> Task {
         cgroup_id: h.cgroup_id,
         comm: Comm::from_kernel(h.comm),
         start_ns: h.start_ns,
+        cpu: Some(h.cpu),
     }
 }
 
@@ -213,7 +214,6 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             EventData::Lost(Lost {
                 count: r.count,
                 total: r.total,
-                cpu: header.cpu,
             })
         }
     };
@@ -474,10 +474,11 @@ mod tests {
             count: 5,
             total: 9,
         };
-        let EventData::Lost(l) = roundtrip(&record_bytes(&r)).data else {
+        let event = roundtrip(&record_bytes(&r));
+        let EventData::Lost(l) = event.data else {
             panic!()
         };
-        assert_eq!((l.count, l.total, l.cpu), (5, 9, 1));
+        assert_eq!((l.count, l.total, event.task.cpu), (5, 9, Some(1)));
     }
 
     #[test]

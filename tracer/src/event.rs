@@ -13,8 +13,9 @@ use crate::signals::signal_name;
 
 /// Version of the JSON Lines log format, written in the log's first line. 2 added the
 /// `snapshot` and `cgroup` lines (what the engine learned from /proc) that replay starts from;
-/// 3 the `signal_burst` and `deliver_burst` events (signal repeats counted in the kernel).
-pub const LOG_FORMAT_VERSION: u32 = 3;
+/// 3 the `signal_burst` and `deliver_burst` events (signal repeats counted in the kernel); 4 the
+/// `cpu` of each event.
+pub const LOG_FORMAT_VERSION: u32 = 4;
 
 /// One lifecycle event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,10 @@ pub struct Task {
     pub comm: Comm,
     /// The process's start time, ns since boot; `(pid, start_ns)` names one process for good.
     pub start_ns: u64,
+    /// The CPU the probe ran on (absent in logs before format 4). The engine uses it to know
+    /// when no signal repeats can still be counted for a record (see `tracer_common::SignalRuns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
 }
 
 /// What happened.
@@ -366,13 +371,13 @@ pub struct DeliverBurst {
     pub count: u64,
 }
 
+/// Events the probes could not write on the event's CPU (its `task.cpu`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lost {
     /// Events lost since the previous report from this CPU.
     pub count: u64,
     /// Events lost on this CPU since the probes were loaded.
     pub total: u64,
-    pub cpu: u32,
 }
 
 /// A signal number. Serialized as `"sig": N, "sig_name": "SIGTERM"`.

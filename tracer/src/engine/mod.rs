@@ -180,6 +180,12 @@ impl Engine {
         &self.counters
     }
 
+    /// (target, signal) pairs the dropped-signal detector holds, pending or kept for records
+    /// the probes may still write late.
+    pub fn signal_entries(&self) -> usize {
+        self.signals.entries_len()
+    }
+
     /// Events were lost since the last reconcile: the caller should take a snapshot and
     /// [`reconcile`](Self::reconcile) (a replay cannot; the summary says so).
     pub fn needs_reconcile(&self) -> bool {
@@ -262,6 +268,9 @@ impl Engine {
         self.now = self.now.max(event.ts_ns);
         self.last_event_ns = self.last_event_ns.max(event.ts_ns);
         self.start_ns.get_or_insert(event.ts_ns);
+        if self.signals.saw_cpu(event.task.cpu, event.ts_ns) {
+            self.let_go_released();
+        }
         self.counters.events[event.data.kind() as usize] += 1;
         let mut out = Vec::new();
         match &event.data {
@@ -303,6 +312,7 @@ impl Engine {
             EventData::Lost(lost) => {
                 self.counters.lost = self.counters.lost.saturating_add(lost.count);
                 self.needs_reconcile = true;
+                self.signals.lost();
             }
         }
         self.count(&mut out);

@@ -20,11 +20,20 @@
 //! of this: a send is always read before its delivery. Burst records are written late but
 //! never lost, so the counts stay exact: every merged signal is in one `coalesced` count, every
 //! refused or ignored one in one `queue_overflow` or `ignored` count.
+//!
+//! An entry whose target is released is kept only while a burst could still come for it. The
+//! probes count repeats of a plain record only on the CPU that wrote it, only until
+//! `SIGNAL_RUN_NS` after it, and write the counts before the next record that CPU writes; so
+//! once a record from that CPU at least that much later has been read, no burst can follow
+//! (each event says its CPU, log format 4). Without CPUs (older logs), or after a loss, entries
+//! are kept for twice [`SETTLE_NS`] instead.
 
 use std::{
     cmp::Reverse,
-    collections::{BTreeMap, BinaryHeap, HashMap},
+    collections::{BTreeMap, BinaryHeap, HashMap, VecDeque},
 };
+
+use tracer_common::SIGNAL_RUN_NS;
 
 use super::{
     Engine, Finding,
@@ -48,6 +57,32 @@ const SI_KERNEL: i32 = 0x80;
 /// milliseconds, see `tracer_common::SIGNAL_RUN_NS` and the tracer's nudges) before it
 /// concludes from their absence.
 pub const SETTLE_NS: u64 = 1_000_000_000;
+
+/// Most CPUs whose records are followed: events from a higher one count as from an unknown
+/// CPU (a log could say anything).
+const MAX_CPUS: u32 = 8192;
+
+/// Whether the probes may still be counting repeats of an entry's plain records of one kind,
+/// to be written later as a burst.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Run {
+    /// No plain record seen.
+    #[default]
+    None,
+    /// The latest plain record was written on `cpu` at `start_ns`; earlier ones on other CPUs
+    /// can no longer be counted.
+    On { cpu: u32, start_ns: u64 },
+    /// Not known: a record without a CPU, plain records on two CPUs whose runs may both be
+    /// open, or a burst whose first record made no entry.
+    Unknown,
+}
+
+/// An entry whose target was released, let go once no burst can come for it.
+struct Released {
+    key: (u32, u32),
+    target: u32,
+    target_start: u64,
+}
 
 /// One (target, signal): what was sent and not yet seen delivered, and what is needed to match
 /// records that arrive out of order.
@@ -84,6 +119,20 @@ struct Entry {
     /// [`SETTLE_NS`] later unless late deliveries arrive first.
     gone_ns: Option<u64>,
     settle_scheduled: bool,
+    /// Runs the plain sends and deliveries seen may have opened.
+    generate_run: Run,
+    deliver_run: Run,
+}
+
+impl Entry {
+    /// Nothing pending, merged, assumed or credited: only a late burst could still change it.
+    fn idle(&self) -> bool {
+        self.pending == 0
+            && self.merged == 0
+            && self.assumed == 0
+            && self.credit == 0
+            && !self.settle_scheduled
+    }
 }
 
 /// Signals sent, as one `signal` event or one `signal_burst` says.
@@ -124,6 +173,16 @@ pub struct Signals {
     settles: BinaryHeap<Reverse<(u64, u32, u32, u64)>>,
     /// When idle entries are next looked for and dropped.
     next_sweep_ns: u64,
+    /// The latest event time read from each CPU (index: CPU number).
+    cpu_seen_ns: Vec<u64>,
+    /// Events were lost: a plain record that opened a run may be among them, so no entry is
+    /// let go early from now on.
+    runs_uncertain: bool,
+    /// Runs of plain sends that made no entry (a fatal default signal, an ignored one), which
+    /// an entry made later must know of: (target pid, signal) → (target start, run).
+    untracked_runs: HashMap<(u32, u32), (u64, Run), super::table::FastHash>,
+    /// Entries of released targets waiting for their runs to close, oldest first.
+    released: VecDeque<Released>,
     /// Dropped signals by reason and signal, for the summary.
     pub drops: BTreeMap<(DropReason, u32), u64>,
 }
@@ -147,6 +206,58 @@ impl Signals {
     /// Signals tracked as pending (their targets alive, or gone and being settled).
     pub fn pending_len(&self) -> usize {
         self.entries.values().filter(|e| e.pending > 0).count()
+    }
+
+    /// (target, signal) entries held, pending or not.
+    pub fn entries_len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// A record from `cpu` at `ts` was read: whatever that CPU counted before `ts` has been
+    /// written. True when released targets wait for runs to close.
+    pub fn saw_cpu(&mut self, cpu: Option<u32>, ts: u64) -> bool {
+        let Some(cpu) = cpu.filter(|&c| c < MAX_CPUS) else {
+            return false;
+        };
+        let i = cpu as usize;
+        if i >= self.cpu_seen_ns.len() {
+            self.cpu_seen_ns.resize(i + 1, 0);
+        }
+        self.cpu_seen_ns[i] = self.cpu_seen_ns[i].max(ts);
+        !self.released.is_empty()
+    }
+
+    /// Events were lost.
+    pub fn lost(&mut self) {
+        self.runs_uncertain = true;
+    }
+
+    /// `run` after a plain record from `cpu` at `ts`.
+    fn opened(&self, run: Run, cpu: Option<u32>, ts: u64) -> Run {
+        let Some(cpu) = cpu.filter(|&c| c < MAX_CPUS) else {
+            return Run::Unknown;
+        };
+        match run {
+            Run::On { cpu: c, start_ns } if c == cpu => Run::On {
+                cpu,
+                start_ns: start_ns.max(ts),
+            },
+            Run::Unknown => Run::Unknown,
+            run if closed(&self.cpu_seen_ns, run) => Run::On { cpu, start_ns: ts },
+            _ => Run::Unknown,
+        }
+    }
+}
+
+/// No repeats can still be counted in `run`, or written later: its CPU wrote a record
+/// `SIGNAL_RUN_NS` or more after it opened.
+fn closed(cpu_seen_ns: &[u64], run: Run) -> bool {
+    match run {
+        Run::None => true,
+        Run::On { cpu, start_ns } => cpu_seen_ns
+            .get(cpu as usize)
+            .is_some_and(|&seen| seen >= start_ns.saturating_add(SIGNAL_RUN_NS)),
+        Run::Unknown => false,
     }
 }
 
@@ -286,15 +397,66 @@ impl Engine {
         // to a handler, very common) only with --all-signals.
         let track = (s.blocked || s.disposition == Disposition::Handler) && sig != SIGKILL;
         if quiet || (s.delivered == 0 || !track) && s.already_pending == 0 {
+            if !quiet && !s.burst {
+                self.untracked_send(s.target.pid, sig, target, event.task.cpu, ts);
+            }
             return;
         }
-        self.entry(s.target.pid, sig, target, ts, out);
+        let created = self.entry(s.target.pid, sig, target, ts, out);
+        self.sent_run((s.target.pid, sig), s.burst, created, event.task.cpu, ts);
         if s.delivered > 0 && track {
             self.sent_pending(s, sender, out);
         }
         if s.already_pending > 0 {
             self.sent_merged(s, sender, out);
         }
+    }
+
+    /// A plain send that needs no entry: the run it may open is noted where an entry made
+    /// later for its target finds it.
+    fn untracked_send(&mut self, pid: u32, sig: u32, target: u32, cpu: Option<u32>, ts: u64) {
+        let start = self.table.at(target).start_ns;
+        if let Some(e) = self.signals.entries.get(&(pid, sig))
+            && e.target == target
+            && e.target_start == start
+        {
+            let run = self.signals.opened(e.generate_run, cpu, ts);
+            self.signals
+                .entries
+                .get_mut(&(pid, sig))
+                .expect("present")
+                .generate_run = run;
+            return;
+        }
+        let before = match self.signals.untracked_runs.get(&(pid, sig)) {
+            Some(&(s, run)) if s == start => run,
+            _ => Run::None,
+        };
+        let run = self.signals.opened(before, cpu, ts);
+        self.signals.untracked_runs.insert((pid, sig), (start, run));
+    }
+
+    /// Notes the run a send may have opened in its entry (`created` by it or not).
+    fn sent_run(&mut self, key: (u32, u32), burst: bool, created: bool, cpu: Option<u32>, ts: u64) {
+        let e = self.signals.entries.get(&key).expect("made by entry()");
+        let mut run = e.generate_run;
+        if created {
+            // Plain sends to this target that made no entry.
+            run = match self.signals.untracked_runs.remove(&key) {
+                Some((start, run)) if start == e.target_start => run,
+                // A burst whose plain record was not seen: before the trace, or lost.
+                _ if burst => Run::Unknown,
+                _ => Run::None,
+            };
+        }
+        if !burst {
+            run = self.signals.opened(run, cpu, ts);
+        }
+        self.signals
+            .entries
+            .get_mut(&key)
+            .expect("present")
+            .generate_run = run;
     }
 
     /// Instances now pending: those a burst sent after deliveries already seen are what those
@@ -386,13 +548,13 @@ impl Engine {
         }
     }
 
-    /// The entry for (`pid`, `sig`) about process `target`, made if there is none; one about
-    /// an earlier process with that pid is concluded first.
-    fn entry(&mut self, pid: u32, sig: u32, target: u32, ts: u64, out: &mut Vec<Finding>) {
+    /// The entry for (`pid`, `sig`) about process `target`, made if there is none (true); one
+    /// about an earlier process with that pid is concluded first.
+    fn entry(&mut self, pid: u32, sig: u32, target: u32, ts: u64, out: &mut Vec<Finding>) -> bool {
         let target_start = self.table.at(target).start_ns;
         if let Some(e) = self.signals.entries.get(&(pid, sig)) {
             if e.target == target && e.target_start == target_start {
-                return;
+                return false;
             }
             // Replaced below. The earlier process's bit for it may stay set: the bits are
             // hints, checked against the entry's target before use.
@@ -419,9 +581,12 @@ impl Engine {
             sent_ns: 0,
             gone_ns,
             settle_scheduled: false,
+            generate_run: Run::None,
+            deliver_run: Run::None,
         };
         self.signals.entries.insert((pid, sig), entry);
         self.table.at_mut(target).signals_tracked |= sig_bit(sig);
+        true
     }
 
     /// An entry whose target is gone got something pending: settle it `SETTLE_NS` after the
@@ -509,12 +674,13 @@ impl Engine {
             cgroup_id: 0,
             comm: *t.comm,
             start_ns: t.start_ns,
+            cpu: None,
         };
         self.process(&task, ts)
     }
 
     pub(super) fn on_deliver(&mut self, event: &Event, d: &SignalDeliver, out: &mut Vec<Finding>) {
-        self.delivered(event, d.sig.0, d.disposition, 1, out);
+        self.delivered(event, d.sig.0, d.disposition, 1, true, out);
     }
 
     pub(super) fn on_deliver_burst(
@@ -523,16 +689,18 @@ impl Engine {
         d: &DeliverBurst,
         out: &mut Vec<Finding>,
     ) {
-        self.delivered(event, d.sig.0, d.disposition, d.count, out);
+        self.delivered(event, d.sig.0, d.disposition, d.count, false, out);
     }
 
-    /// `count` deliveries of `sig` to the event's task, the last at the event's time.
+    /// `count` deliveries of `sig` to the event's task, the last at the event's time, written
+    /// as a `plain` record or a burst.
     fn delivered(
         &mut self,
         event: &Event,
         sig: u32,
         disposition: Disposition,
         count: u64,
+        plain: bool,
         out: &mut Vec<Finding>,
     ) {
         let ts = event.ts_ns;
@@ -544,8 +712,21 @@ impl Engine {
             return;
         }
         let key = (event.task.pid, sig);
-        self.entry(key.0, sig, idx, ts, out);
-        let e = self.signals.entries.get_mut(&key).expect("made by entry()");
+        let created = self.entry(key.0, sig, idx, ts, out);
+        let run = self
+            .signals
+            .entries
+            .get(&key)
+            .expect("made by entry()")
+            .deliver_run;
+        let run = match (plain, created) {
+            (true, _) => self.signals.opened(run, event.task.cpu, ts),
+            // A burst of deliveries whose plain record was not seen.
+            (false, true) => Run::Unknown,
+            (false, false) => run,
+        };
+        let e = self.signals.entries.get_mut(&key).expect("present");
+        e.deliver_run = run;
         e.delivered_ns = e.delivered_ns.max(ts);
         let used = e.pending.min(count);
         e.pending -= used;
@@ -617,25 +798,71 @@ impl Engine {
         }
     }
 
-    /// Drops what is tracked for a released process, except what waits for late records.
+    /// Drops what is tracked for a released process, except what waits for late records: an
+    /// entry with nothing outstanding goes as soon as no burst can come for it.
     pub(super) fn signals_forget(&mut self, idx: u32) {
         let tracked = self.table.at(idx).signals_tracked;
         if tracked == 0 {
             return;
         }
         let pid = self.table.at(idx).pid;
+        let start = self.table.at(idx).start_ns;
         // Its own entries only, not a pass over the whole system's.
         for sig in sigs_of(tracked) {
             let key = (pid, sig);
-            if self
-                .signals
-                .entries
-                .get(&key)
-                .is_some_and(|e| e.target == idx && e.gone_ns.is_none())
-            {
+            let Some(e) = self.signals.entries.get(&key) else {
+                continue;
+            };
+            if e.target != idx || e.target_start != start {
+                continue;
+            }
+            let go = if e.gone_ns.is_none() {
+                true
+            } else if self.signals.runs_uncertain || !e.idle() {
+                false
+            } else {
+                let seen = &self.signals.cpu_seen_ns;
+                if closed(seen, e.generate_run) && closed(seen, e.deliver_run) {
+                    true
+                } else {
+                    if e.generate_run != Run::Unknown && e.deliver_run != Run::Unknown {
+                        self.signals.released.push_back(Released {
+                            key,
+                            target: idx,
+                            target_start: start,
+                        });
+                    }
+                    false
+                }
+            };
+            if go {
                 self.signals.entries.remove(&key);
                 self.table.at_mut(idx).signals_tracked &= !sig_bit(sig);
             }
+        }
+    }
+
+    /// Lets go the entries of released targets whose runs have closed since, oldest first.
+    pub(super) fn let_go_released(&mut self) {
+        while let Some(r) = self.signals.released.front() {
+            let waiting = self.signals.entries.get(&r.key).is_some_and(|e| {
+                e.target == r.target
+                    && e.target_start == r.target_start
+                    && e.idle()
+                    && !self.signals.runs_uncertain
+            });
+            if waiting {
+                let e = &self.signals.entries[&r.key];
+                let seen = &self.signals.cpu_seen_ns;
+                if !(closed(seen, e.generate_run) && closed(seen, e.deliver_run)) {
+                    // Runs close in about the order they opened: the rest wait too.
+                    break;
+                }
+                self.signals.entries.remove(&r.key);
+                let (target, start, sig) = (r.target, r.target_start, r.key.1);
+                self.untrack(target, start, sig);
+            }
+            self.signals.released.pop_front();
         }
     }
 
@@ -734,6 +961,10 @@ impl Engine {
         for (target, start, sig) in gone {
             self.untrack(target, start, sig);
         }
+        let seen = &self.signals.cpu_seen_ns;
+        self.signals
+            .untracked_runs
+            .retain(|_, (_, run)| !closed(seen, *run));
     }
 
     /// The end of the input: gone targets are settled, and bursts still open are reported as

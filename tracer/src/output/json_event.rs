@@ -108,6 +108,9 @@ pub fn write_event<W: Write>(w: &mut W, event: &Event) -> io::Result<()> {
     o.int("cgroup_id", t.cgroup_id)?;
     o.comm("comm", &t.comm)?;
     o.int("start_ns", t.start_ns)?;
+    if let Some(cpu) = t.cpu {
+        o.int("cpu", cpu)?;
+    }
     o.name("event", event.data.kind().name())?;
     match &event.data {
         EventData::Fork(f) => {
@@ -199,7 +202,6 @@ pub fn write_event<W: Write>(w: &mut W, event: &Event) -> io::Result<()> {
         EventData::Lost(l) => {
             o.int("count", l.count)?;
             o.int("total", l.total)?;
-            o.int("cpu", l.cpu)?;
         }
         EventData::SignalBurst(b) => {
             o.sig(b.sig)?;
@@ -260,6 +262,7 @@ mod tests {
             cgroup_id: 7,
             comm: Comm::from(comm),
             start_ns: 5,
+            cpu: Some(1),
         }
     }
 
@@ -372,7 +375,6 @@ mod tests {
             EventData::Lost(Lost {
                 count: 3,
                 total: u64::MAX,
-                cpu: 1,
             }),
             EventData::SignalBurst(SignalBurst {
                 sig: Sig(10),

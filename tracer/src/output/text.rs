@@ -189,7 +189,9 @@ pub fn format_line(line: &mut String, event: &Event, start_ns: u64) {
         EventData::Lost(l) => write!(
             line,
             "{} events lost on CPU {} (ring buffer full; {} lost there in all)",
-            l.count, l.cpu, l.total
+            l.count,
+            Cpu(event.task.cpu),
+            l.total
         ),
     };
 }
@@ -445,6 +447,19 @@ fn errno_name(errno: u64) -> String {
     }
 }
 
+/// A CPU number, `?` when the event does not say (logs before format 4 said it in `lost`
+/// events only).
+struct Cpu(Option<u32>);
+
+impl std::fmt::Display for Cpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(cpu) => write!(f, "{cpu}"),
+            None => f.write_str("?"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,7 +558,9 @@ mod tests {
             EventData::Lost(l) => write!(
                 line,
                 "{} events lost on CPU {} (ring buffer full; {} lost there in all)",
-                l.count, l.cpu, l.total
+                l.count,
+                Cpu(event.task.cpu),
+                l.total
             ),
             EventData::SignalBurst(b) => write_signal_burst(&mut line, b, event.ts_ns),
             EventData::DeliverBurst(d) => write_deliver_burst(&mut line, d, event.ts_ns),
@@ -678,7 +695,6 @@ mod tests {
                 _ => EventData::Lost(Lost {
                     count: random_int(&mut rng),
                     total: random_int(&mut rng),
-                    cpu: 1,
                 }),
             };
             let event = Event {

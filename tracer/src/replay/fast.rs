@@ -38,6 +38,7 @@ pub fn parse_event_fast(line: &[u8]) -> Option<Event> {
         cgroup_id: c.field(key!("cgroup_id"), Cursor::u64)?,
         comm: c.field(key!("comm"), Cursor::comm)?,
         start_ns: c.field(key!("start_ns"), Cursor::u64)?,
+        cpu: c.optional(key!("cpu"), Cursor::u32)?,
     };
     c.lit(key!("event"))?;
     let data = match c.name()? {
@@ -114,7 +115,6 @@ pub fn parse_event_fast(line: &[u8]) -> Option<Event> {
         b"lost" => EventData::Lost(Lost {
             count: c.field(key!("count"), Cursor::u64)?,
             total: c.field(key!("total"), Cursor::u64)?,
-            cpu: c.field(key!("cpu"), Cursor::u32)?,
         }),
         _ => return None,
     };
@@ -437,6 +437,7 @@ mod tests {
             cgroup_id: u64::MAX,
             comm,
             start_ns: 1,
+            cpu: Some(u32::MAX),
         }
     }
 
@@ -551,7 +552,6 @@ mod tests {
             EventData::Lost(Lost {
                 count: u64::MAX,
                 total: 0,
-                cpu: u32::MAX,
             }),
         ];
         for (i, result) in [

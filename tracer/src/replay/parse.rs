@@ -46,6 +46,7 @@ struct Flat<'a> {
     #[serde(borrow)]
     comm: Cow<'a, str>,
     start_ns: u64,
+    cpu: Option<u32>,
     event: Kind,
     child_pid: Option<u32>,
     child_tid: Option<u32>,
@@ -96,7 +97,6 @@ struct Flat<'a> {
     sa_flags: Option<u32>,
     count: Option<u64>,
     total: Option<u64>,
-    cpu: Option<u32>,
     first_ns: Option<u64>,
     delivered: Option<u64>,
     ignored: Option<u64>,
@@ -128,6 +128,7 @@ pub fn parse_event_serde(line: &[u8]) -> Result<Event, String> {
         cgroup_id: f.cgroup_id,
         comm: Comm::from(f.comm.as_ref()),
         start_ns: f.start_ns,
+        cpu: f.cpu,
     };
     let data = data(f_kind(&f), f)?;
     Ok(Event {
@@ -251,7 +252,6 @@ fn data(kind: &'static str, f: Flat) -> Result<(u64, EventData), String> {
         Kind::Lost => EventData::Lost(Lost {
             count: req!(count),
             total: req!(total),
-            cpu: req!(cpu),
         }),
         Kind::SignalBurst => EventData::SignalBurst(SignalBurst {
             sig: Sig(req!(sig)),

@@ -395,11 +395,13 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
     for lost in probes.unreported_lost() {
         let event = Event {
             ts_ns: clock::boot_ns(),
-            task: Task::default(),
+            task: Task {
+                cpu: Some(lost.cpu),
+                ..Task::default()
+            },
             data: EventData::Lost(Lost {
                 count: lost.count,
                 total: lost.total,
-                cpu: lost.cpu,
             }),
         };
         pipeline.handle(event).context("writing events")?;
