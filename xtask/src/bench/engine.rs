@@ -24,17 +24,18 @@ use super::{
 };
 use crate::build::workspace_root;
 
-const HEADER: &str = r#"{"tracer_log":1,"start_ns":0,"boot_unix_ns":0,"boot_id":"bench"}"#;
+const HEADER: &str = r#"{"tracer_log":4,"start_ns":0,"boot_unix_ns":0,"boot_id":"bench"}"#;
 const PIDNS: u32 = 4026531836;
 /// The shell every churned process is a child of.
 const SHELL: u32 = 10;
 
-/// The fields every event has, for a host process.
+/// The fields every event has, for a host process: the shell's on CPU 0, the others' on 1.
 fn common(out: &mut impl Write, ts: u64, pid: u32, ppid: u32, comm: &str, start: u64) {
+    let cpu = u32::from(pid != SHELL);
     // Writes to a BufWriter; errors surface at its flush.
     let _ = write!(
         out,
-        r#"{{"ts_ns":{ts},"pid":{pid},"tid":{pid},"ns_pid":{pid},"pidns":{PIDNS},"ppid":{ppid},"uid":0,"cgroup_id":1,"comm":"{comm}","start_ns":{start},"#
+        r#"{{"ts_ns":{ts},"pid":{pid},"tid":{pid},"ns_pid":{pid},"pidns":{PIDNS},"ppid":{ppid},"uid":0,"cgroup_id":1,"comm":"{comm}","start_ns":{start},"cpu":{cpu},"#
     );
 }
 
