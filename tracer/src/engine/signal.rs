@@ -43,7 +43,7 @@ use super::{
 use crate::{
     event::{
         Comm, DeliverBurst, Disposition, Event, ExitStatus, Sig, Signal, SignalBurst,
-        SignalDeliver, SignalResult,
+        SignalDeliver, SignalResult, SignalTarget,
     },
     signals::default_ignored,
 };
@@ -145,22 +145,12 @@ struct Sent<'a> {
     si_code: i32,
     disposition: Disposition,
     blocked: bool,
-    target: Target<'a>,
+    target: &'a SignalTarget,
     /// By result (delivered and delivered-without-siginfo together).
     delivered: u64,
     ignored: u64,
     already_pending: u64,
     overflow: u64,
-}
-
-/// A signal's target as the event names it.
-struct Target<'a> {
-    pid: u32,
-    tid: u32,
-    ns_pid: u32,
-    pidns: u32,
-    comm: &'a Comm,
-    start_ns: u64,
 }
 
 #[derive(Default)]
@@ -282,14 +272,7 @@ impl Engine {
             si_code: s.si_code,
             disposition: s.target.disposition,
             blocked: s.blocked,
-            target: Target {
-                pid: s.target.pid,
-                tid: s.target.tid,
-                ns_pid: s.target.ns_pid,
-                pidns: s.target.pidns,
-                comm: &s.target.comm,
-                start_ns: s.target.start_ns,
-            },
+            target: &s.target,
             delivered: one(SignalResult::Delivered) + one(SignalResult::LostInfo),
             ignored: one(SignalResult::Ignored),
             already_pending: one(SignalResult::AlreadyPending),
@@ -314,14 +297,7 @@ impl Engine {
             // A pending one may have found it blocked: tracked as blocked, and reported as
             // such if it stays pending past --blocked-after.
             blocked: b.blocked_count > 0,
-            target: Target {
-                pid: b.target.pid,
-                tid: b.target.tid,
-                ns_pid: b.target.ns_pid,
-                pidns: b.target.pidns,
-                comm: &b.target.comm,
-                start_ns: b.target.start_ns,
-            },
+            target: &b.target,
             delivered: b.delivered.saturating_add(b.lost_info),
             ignored: b.ignored,
             already_pending: b.already_pending,
@@ -334,7 +310,7 @@ impl Engine {
         let ts = s.ts;
         let sig = s.sig;
         let sender = self.process(&event.task, ts);
-        let target = self.signal_target(&s.target, ts);
+        let target = self.signal_target(s.target, ts);
         if matches!(sig, SIGCONT | SIGKILL) {
             self.table.at_mut(target).flags &= !flag::STOPPED;
         }
@@ -660,7 +636,7 @@ impl Engine {
     }
 
     /// The target's entry, made from the signal's fields when the table does not know it.
-    fn signal_target(&mut self, t: &Target, ts: u64) -> u32 {
+    fn signal_target(&mut self, t: &SignalTarget, ts: u64) -> u32 {
         if let Some(idx) = self.table.lookup(t.pid, t.start_ns) {
             return idx;
         }
@@ -672,7 +648,7 @@ impl Engine {
             ppid: 0,
             uid: 0,
             cgroup_id: 0,
-            comm: *t.comm,
+            comm: t.comm,
             start_ns: t.start_ns,
             cpu: None,
         };
