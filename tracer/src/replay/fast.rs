@@ -12,8 +12,9 @@
 use std::borrow::Cow;
 
 use crate::event::{
-    Comm, Disposition, Event, EventData, Exec, Exit, ExitStatus, Fork, Lost, Reap, ReapHow, Sig,
-    Signal, SignalDeliver, SignalResult, SignalTarget, Task, Wait, WaitSyscall,
+    Comm, DeliverBurst, Disposition, Event, EventData, Exec, Exit, ExitStatus, Fork, Lost, Reap,
+    ReapHow, Sig, Signal, SignalBurst, SignalDeliver, SignalResult, SignalTarget, Task, Wait,
+    WaitSyscall,
 };
 
 /// `,"name":`, the bytes before every value but the first.
@@ -115,6 +116,27 @@ pub fn parse_event_fast(line: &[u8]) -> Option<Event> {
         b"lost" => EventData::Lost(Lost {
             count: c.field(key!("count"), Cursor::u64)?,
             total: c.field(key!("total"), Cursor::u64)?,
+        }),
+        b"signal_burst" => EventData::SignalBurst(SignalBurst {
+            sig: c.sig()?,
+            si_code: c.field(key!("si_code"), Cursor::i32)?,
+            target: c.signal_target()?,
+            blocked_count: c.field(key!("blocked_count"), Cursor::u64)?,
+            first_ns: c.field(key!("first_ns"), Cursor::u64)?,
+            count: c.field(key!("count"), Cursor::u64)?,
+            delivered: c.field(key!("delivered"), Cursor::u64)?,
+            ignored: c.field(key!("ignored"), Cursor::u64)?,
+            already_pending: c.field(key!("already_pending"), Cursor::u64)?,
+            overflow: c.field(key!("overflow"), Cursor::u64)?,
+            lost_info: c.field(key!("lost_info"), Cursor::u64)?,
+        }),
+        b"deliver_burst" => EventData::DeliverBurst(DeliverBurst {
+            sig: c.sig()?,
+            si_code: c.field(key!("si_code"), Cursor::i32)?,
+            disposition: c.field(key!("disposition"), Cursor::disposition)?,
+            sa_flags: c.field(key!("sa_flags"), Cursor::u32)?,
+            first_ns: c.field(key!("first_ns"), Cursor::u64)?,
+            count: c.field(key!("count"), Cursor::u64)?,
         }),
         _ => return None,
     };
@@ -594,6 +616,36 @@ mod tests {
                 disposition,
                 sa_flags: [0, 0x4000_0000, u32::MAX][i],
             }));
+            out.push(EventData::DeliverBurst(DeliverBurst {
+                sig: Sig([10, 1, 64][i]),
+                si_code: [0, -6, i32::MIN][i],
+                disposition,
+                sa_flags: [u32::MAX, 0, 4][i],
+                first_ns: [0, 1, u64::MAX][i],
+                count: [u64::MAX, 0, 1_000_000][i],
+            }));
+            out.push(EventData::SignalBurst(SignalBurst {
+                sig: Sig([1, 10, 64][i]),
+                si_code: [i32::MIN, 0, -1][i],
+                target: SignalTarget {
+                    group: i == 1,
+                    pid: [0, 7, u32::MAX][i],
+                    tid: [u32::MAX, 7, 0][i],
+                    ns_pid: 1,
+                    pidns: 4026531836,
+                    comm: Comm::from(s),
+                    start_ns: [u64::MAX, 0, 3][i],
+                    disposition,
+                },
+                blocked_count: [0, 5, u64::MAX][i],
+                first_ns: [1, u64::MAX, 0][i],
+                count: [3, 0, u64::MAX][i],
+                delivered: [1, 0, u64::MAX][i],
+                ignored: [1, 0, 2][i],
+                already_pending: [1, 0, 0][i],
+                overflow: [0, 0, 9][i],
+                lost_info: [0, 1, 0][i],
+            }));
         }
         for status in statuses {
             out.push(EventData::Exit(Exit {
@@ -654,6 +706,7 @@ mod tests {
             EventData::Exec(e) => e.comm_before.iter_mut().for_each(text),
             EventData::Reap(r) => text(&mut r.reaper_comm),
             EventData::Signal(s) => text(&mut s.target.comm),
+            EventData::SignalBurst(b) => text(&mut b.target.comm),
             _ => {}
         }
         event
@@ -693,7 +746,6 @@ mod tests {
                 EventData::Signal(s) => s.si_code = int as i32,
                 EventData::SignalDeliver(d) => d.sa_flags = int as u32,
                 EventData::Lost(l) => l.total = int,
-                // Not in `kinds`: burst lines are rare and go through serde.
                 EventData::SignalBurst(b) => b.count = int,
                 EventData::DeliverBurst(d) => d.count = int,
             }
