@@ -514,11 +514,7 @@ impl Table {
 
     /// Every entry's index.
     pub fn indexes(&self) -> impl Iterator<Item = u32> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.is_some())
-            .map(|(i, _)| i as u32)
+        self.entries().map(|(i, _)| i)
     }
 
     /// Every entry with its index.
@@ -565,13 +561,8 @@ mod tests {
     fn incarnation_chains_survive_any_retirement_order() {
         let mut table = Table::new(1);
         let mut model: HashMap<u32, Vec<(u64, u32)>> = HashMap::new();
-        let mut rng = 0x5eed_u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = crate::rng::Rng(0x5eed);
+        let mut next = || rng.next();
         let mut now = 0;
         for step in 0..4_000u64 {
             let live: Vec<(u32, u64, u32)> = model

@@ -52,15 +52,11 @@ impl Zombies {
     }
 
     fn pop(&mut self) -> Option<Deadline> {
-        let from_heap = match (self.in_order.front(), self.out_of_order.peek()) {
-            (Some(a), Some(Reverse(b))) => b < a,
-            (None, _) => true,
-            (Some(_), None) => false,
-        };
-        if from_heap {
-            self.out_of_order.pop().map(|Reverse(d)| d)
-        } else {
+        let next = self.peek()?;
+        if self.in_order.front() == Some(&next) {
             self.in_order.pop_front()
+        } else {
+            self.out_of_order.pop().map(|Reverse(d)| d)
         }
     }
 }
@@ -333,13 +329,8 @@ mod tests {
     /// Deadlines come out in the order one heap of all of them gives, however they went in.
     #[test]
     fn deadlines_come_out_as_from_one_heap() {
-        let mut rng = 0x2b_u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = crate::rng::Rng(0x2b);
+        let mut next = move || rng.next();
         let mut zombies = Zombies::default();
         let mut heap = BinaryHeap::new();
         let mut t = 0u64;
