@@ -77,6 +77,15 @@ enum Run {
     Unknown,
 }
 
+/// When the entry of a released target can go.
+enum Release {
+    Now,
+    /// Once the runs its plain records may have opened have closed.
+    WhenRunsClose,
+    /// Only when idle for twice [`SETTLE_NS`] (late records may still come and matter).
+    BySweep,
+}
+
 /// An entry whose target was released, let go once no burst can come for it.
 struct Released {
     key: (u32, u32),
@@ -206,7 +215,7 @@ impl Signals {
     /// A record from `cpu` at `ts` was read: whatever that CPU counted before `ts` has been
     /// written. True when released targets wait for runs to close.
     pub fn saw_cpu(&mut self, cpu: Option<u32>, ts: u64) -> bool {
-        let Some(cpu) = cpu.filter(|&c| c < MAX_CPUS) else {
+        let Some(cpu) = known_cpu(cpu) else {
             return false;
         };
         let i = cpu as usize;
@@ -222,9 +231,28 @@ impl Signals {
         self.runs_uncertain = true;
     }
 
+    /// When the entry `e` of a released target can go.
+    fn release(&self, e: &Entry) -> Release {
+        if e.gone_ns.is_none() {
+            // Its exit was never seen: no late record waits for it.
+            return Release::Now;
+        }
+        if self.runs_uncertain || !e.idle() {
+            return Release::BySweep;
+        }
+        let runs = [e.generate_run, e.deliver_run];
+        if runs.iter().all(|&run| closed(&self.cpu_seen_ns, run)) {
+            Release::Now
+        } else if runs.contains(&Run::Unknown) {
+            Release::BySweep
+        } else {
+            Release::WhenRunsClose
+        }
+    }
+
     /// `run` after a plain record from `cpu` at `ts`.
     fn opened(&self, run: Run, cpu: Option<u32>, ts: u64) -> Run {
-        let Some(cpu) = cpu.filter(|&c| c < MAX_CPUS) else {
+        let Some(cpu) = known_cpu(cpu) else {
             return Run::Unknown;
         };
         match run {
@@ -237,6 +265,11 @@ impl Signals {
             _ => Run::Unknown,
         }
     }
+}
+
+/// `cpu`, unless absent or beyond [`MAX_CPUS`].
+fn known_cpu(cpu: Option<u32>) -> Option<u32> {
+    cpu.filter(|&c| c < MAX_CPUS)
 }
 
 /// No repeats can still be counted in `run`, or written later: its CPU wrote a record
@@ -786,34 +819,21 @@ impl Engine {
         // Its own entries only, not a pass over the whole system's.
         for sig in sigs_of(tracked) {
             let key = (pid, sig);
-            let Some(e) = self.signals.entries.get(&key) else {
-                continue;
+            let release = match self.signals.entries.get(&key) {
+                Some(e) if e.target == idx && e.target_start == start => self.signals.release(e),
+                _ => continue,
             };
-            if e.target != idx || e.target_start != start {
-                continue;
-            }
-            let go = if e.gone_ns.is_none() {
-                true
-            } else if self.signals.runs_uncertain || !e.idle() {
-                false
-            } else {
-                let seen = &self.signals.cpu_seen_ns;
-                if closed(seen, e.generate_run) && closed(seen, e.deliver_run) {
-                    true
-                } else {
-                    if e.generate_run != Run::Unknown && e.deliver_run != Run::Unknown {
-                        self.signals.released.push_back(Released {
-                            key,
-                            target: idx,
-                            target_start: start,
-                        });
-                    }
-                    false
+            match release {
+                Release::Now => {
+                    self.signals.entries.remove(&key);
+                    self.table.at_mut(idx).signals_tracked &= !sig_bit(sig);
                 }
-            };
-            if go {
-                self.signals.entries.remove(&key);
-                self.table.at_mut(idx).signals_tracked &= !sig_bit(sig);
+                Release::WhenRunsClose => self.signals.released.push_back(Released {
+                    key,
+                    target: idx,
+                    target_start: start,
+                }),
+                Release::BySweep => {}
             }
         }
     }
@@ -821,22 +841,23 @@ impl Engine {
     /// Lets go the entries of released targets whose runs have closed since, oldest first.
     pub(super) fn let_go_released(&mut self) {
         while let Some(r) = self.signals.released.front() {
-            let waiting = self.signals.entries.get(&r.key).is_some_and(|e| {
-                e.target == r.target
-                    && e.target_start == r.target_start
-                    && e.idle()
-                    && !self.signals.runs_uncertain
-            });
-            if waiting {
-                let e = &self.signals.entries[&r.key];
-                let seen = &self.signals.cpu_seen_ns;
-                if !(closed(seen, e.generate_run) && closed(seen, e.deliver_run)) {
-                    // Runs close in about the order they opened: the rest wait too.
-                    break;
+            let release = match self.signals.entries.get(&r.key) {
+                Some(e) if e.target == r.target && e.target_start == r.target_start => {
+                    self.signals.release(e)
                 }
-                self.signals.entries.remove(&r.key);
-                let (target, start, sig) = (r.target, r.target_start, r.key.1);
-                self.untrack(target, start, sig);
+                // Gone already (swept), or the pid's entry is another process's now.
+                _ => Release::BySweep,
+            };
+            match release {
+                Release::Now => {
+                    self.signals.entries.remove(&r.key);
+                    let (target, start, sig) = (r.target, r.target_start, r.key.1);
+                    self.untrack(target, start, sig);
+                }
+                // Runs close in about the order they opened: the rest wait too.
+                Release::WhenRunsClose => break,
+                // A late record made it busy again, or a loss made its runs uncertain.
+                Release::BySweep => {}
             }
             self.signals.released.pop_front();
         }
