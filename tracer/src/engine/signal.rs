@@ -134,6 +134,32 @@ struct Entry {
 }
 
 impl Entry {
+    /// A finding about the instance this entry tracks (its sender, si_code, disposition),
+    /// pending from its `first_ns` until `until_ns`.
+    fn dropped(
+        &self,
+        reason: DropReason,
+        sig: u32,
+        ts_ns: u64,
+        target: ProcRef,
+        count: Option<u64>,
+        until_ns: u64,
+    ) -> Finding {
+        Finding::SignalDropped(SignalDropped {
+            ts_ns,
+            reason,
+            sig: Sig(sig),
+            si_code: self.si_code,
+            sender: self.sender.clone(),
+            from_kernel: self.si_code > 0,
+            target,
+            disposition: self.disposition,
+            count,
+            pending_ns: Some(until_ns.saturating_sub(self.first_ns)),
+            children: Vec::new(),
+        })
+    }
+
     /// Nothing pending, merged, assumed or credited: only a late burst could still change it.
     fn idle(&self) -> bool {
         self.pending == 0
@@ -520,7 +546,7 @@ impl Engine {
             p.sender = self.proc_ref(sender);
             p.si_code = s.si_code;
             p.disposition = s.disposition;
-            out.push(self.burst_finding(&p, s.sig, s.ts));
+            out.push(self.burst_finding(&p, key, s.ts));
             return;
         }
         // The pending instance was sent before the trace, or was not tracked (a fatal default
@@ -630,42 +656,36 @@ impl Engine {
         e.pending = 0;
         e.merged = 0;
         let e = e.clone();
-        let known = self.table.check(e.target, e.target_start).is_some();
-        let target = if known {
-            self.proc_ref(e.target)
-        } else {
-            Self::unknown_ref(pid, Comm::from("?"))
-        };
+        let target = self.entry_target(&e, pid);
         if merged > 0 {
-            let mut p = e.clone();
-            p.merged = merged;
-            out.push(self.burst_finding(&p, sig, ts));
+            let f = e.dropped(
+                DropReason::Coalesced,
+                sig,
+                ts,
+                target.clone(),
+                Some(merged),
+                ts,
+            );
+            out.push(f);
         }
-        let killed_by = if known {
-            let t = self.table.at(e.target);
+        let killed_by = self.table.check(e.target, e.target_start).and_then(|t| {
             t.has(flag::EXITED)
                 .then(|| ExitStatus::from_wait_status(t.exit_status).killed_by)
                 .flatten()
-        } else {
-            None
-        };
+        });
         if pending == 0 || killed_by == Some(Sig(sig)) {
             return;
         }
         let gone = e.gone_ns.unwrap_or(ts);
-        out.push(Finding::SignalDropped(SignalDropped {
-            ts_ns: ts,
-            reason: DropReason::TargetExited,
-            sig: Sig(sig),
-            si_code: e.si_code,
-            sender: e.sender.clone(),
-            from_kernel: e.si_code > 0,
+        let f = e.dropped(
+            DropReason::TargetExited,
+            sig,
+            ts,
             target,
-            disposition: e.disposition,
-            count: count_of(pending),
-            pending_ns: Some(gone.saturating_sub(e.first_ns)),
-            children: Vec::new(),
-        }));
+            count_of(pending),
+            gone,
+        );
+        out.push(f);
     }
 
     /// The target's entry, made from the signal's fields when the table does not know it.
@@ -750,7 +770,7 @@ impl Engine {
         if used > 0 && e.pending == 0 && e.merged > 0 {
             let p = e.clone();
             e.merged = 0;
-            out.push(self.burst_finding(&p, sig, ts));
+            out.push(self.burst_finding(&p, key, ts));
         }
     }
 
@@ -760,24 +780,25 @@ impl Engine {
         }
     }
 
-    fn burst_finding(&self, p: &Entry, sig: u32, now: u64) -> Finding {
-        let target = match self.table.check(p.target, p.target_start) {
-            Some(_) => self.proc_ref(p.target),
-            None => Self::unknown_ref(0, Comm::from("?")),
-        };
-        Finding::SignalDropped(SignalDropped {
-            ts_ns: now,
-            reason: DropReason::Coalesced,
-            sig: Sig(sig),
-            si_code: p.si_code,
-            sender: p.sender.clone(),
-            from_kernel: p.si_code > 0,
+    /// The `coalesced` finding for the signals merged into `p`'s instance (`key` names it).
+    fn burst_finding(&self, p: &Entry, key: (u32, u32), now: u64) -> Finding {
+        let target = self.entry_target(p, key.0);
+        p.dropped(
+            DropReason::Coalesced,
+            key.1,
+            now,
             target,
-            disposition: p.disposition,
-            count: Some(p.merged),
-            pending_ns: Some(now.saturating_sub(p.first_ns)),
-            children: Vec::new(),
-        })
+            Some(p.merged),
+            now,
+        )
+    }
+
+    /// The target of entry `e` of pid `pid`, or only its pid once the table let it go.
+    fn entry_target(&self, e: &Entry, pid: u32) -> ProcRef {
+        match self.table.check(e.target, e.target_start) {
+            Some(_) => self.proc_ref(e.target),
+            None => Self::unknown_ref(pid, Comm::from("?")),
+        }
     }
 
     /// The target `idx` exited at `ts` (its exit status recorded): what was still pending for
@@ -895,19 +916,7 @@ impl Engine {
                 Some(_) => self.proc_ref(p.target),
                 None => continue,
             };
-            out.push(Finding::SignalDropped(SignalDropped {
-                ts_ns: deadline,
-                reason: DropReason::Blocked,
-                sig: Sig(sig),
-                si_code: p.si_code,
-                sender: p.sender,
-                from_kernel: p.si_code > 0,
-                target,
-                disposition: p.disposition,
-                count: None,
-                pending_ns: Some(deadline.saturating_sub(p.first_ns)),
-                children: Vec::new(),
-            }));
+            out.push(p.dropped(DropReason::Blocked, sig, deadline, target, None, deadline));
         }
     }
 
@@ -981,7 +990,7 @@ impl Engine {
             .collect();
         open.sort_by_key(|(k, p)| (p.first_ns, *k));
         for (key, p) in open {
-            out.push(self.burst_finding(&p, key.1, self.last_event_ns));
+            out.push(self.burst_finding(&p, key, self.last_event_ns));
             if let Some(q) = self.signals.entries.get_mut(&key) {
                 q.merged = 0;
             }
