@@ -187,6 +187,11 @@ fn signal(
     )
 }
 
+/// [`signal`] to a handler that does not block the signal.
+fn to_handler(ts: u64, from: &P, to: &P, sig: u32, result: SignalResult) -> Event {
+    signal(ts, from, to, sig, result, Disposition::Handler, false)
+}
+
 fn deliver(ts: u64, p: &P, sig: u32, disposition: Disposition) -> Event {
     ev(
         ts,
@@ -233,6 +238,30 @@ fn signal_burst(
             overflow: 0,
             lost_info: 0,
         }),
+    )
+}
+
+/// [`signal_burst`] to a handler that does not block the signal.
+fn handler_burst(
+    ts: u64,
+    first: u64,
+    from: &P,
+    to: &P,
+    sig: u32,
+    delivered: u64,
+    already_pending: u64,
+) -> Event {
+    let blocked = false;
+    signal_burst(
+        ts,
+        first,
+        from,
+        to,
+        sig,
+        Disposition::Handler,
+        blocked,
+        delivered,
+        already_pending,
     )
 }
 
@@ -916,15 +945,7 @@ fn pending_sigchld_at_exit_is_quiet_by_default() {
         fork(10, &init, &parent),
         fork(11, &parent, &child),
         exit(S, &child, 0),
-        signal(
-            S,
-            &child,
-            &parent,
-            17,
-            SignalResult::Delivered,
-            Disposition::Handler,
-            false,
-        ),
+        to_handler(S, &child, &parent, 17, SignalResult::Delivered),
         exit(S + 5, &parent, 0),
     ];
     assert!(drops(&run(&mut Engine::new(Config::default()), &events)).is_empty());
@@ -1035,15 +1056,7 @@ fn the_signal_that_kills_is_not_target_exited() {
         &[
             fork(10, &init, &a),
             fork(11, &init, &b),
-            signal(
-                S,
-                &a,
-                &b,
-                15,
-                SignalResult::Delivered,
-                Disposition::Handler,
-                false,
-            ),
+            to_handler(S, &a, &b, 15, SignalResult::Delivered),
             killed,
         ],
     );
@@ -1055,15 +1068,7 @@ fn queue_overflow() {
     let mut e = Engine::new(Config::default());
     let a = P::host(10, 1, 10, "sender");
     let b = P::host(11, 1, 11, "target");
-    let f = e.feed(&signal(
-        S,
-        &a,
-        &b,
-        40,
-        SignalResult::Overflow,
-        Disposition::Handler,
-        false,
-    ));
+    let f = e.feed(&to_handler(S, &a, &b, 40, SignalResult::Overflow));
     let d = drops(&f);
     assert_eq!((d[0].reason, d[0].sig.0), (DropReason::QueueOverflow, 40));
     assert!(f[0].to_string().contains("SIGRTMIN+6"), "{}", f[0]);
@@ -1088,29 +1093,11 @@ fn storm(a: &P, b: &P, deliveries_first: bool) -> Vec<Event> {
     let mut events = vec![
         fork(10, &init, a),
         fork(11, &init, b),
-        signal(
-            S,
-            a,
-            b,
-            10,
-            SignalResult::Delivered,
-            Disposition::Handler,
-            false,
-        ),
+        to_handler(S, a, b, 10, SignalResult::Delivered),
         deliver(S + 1000, b, 10, Disposition::Handler),
     ];
     // 99,999 more sent: 50,000 delivered, 49,999 merged into one pending; 50,000 deliveries.
-    let sent = signal_burst(
-        S + 9 * MS,
-        S + 2000,
-        a,
-        b,
-        10,
-        Disposition::Handler,
-        false,
-        50_000,
-        49_999,
-    );
+    let sent = handler_burst(S + 9 * MS, S + 2000, a, b, 10, 50_000, 49_999);
     let delivered = deliver_burst(S + 9 * MS + 500, S + 3000, b, 10, 50_000);
     if deliveries_first {
         events.extend([delivered, sent]);
@@ -1162,17 +1149,7 @@ fn deliveries_written_after_the_targets_exit_still_count() {
     // The burst above counted 50,000 deliveries of 50,000 sent; 1,000 more sent, and the
     // target's exit is read before the deliveries of those.
     events.extend([
-        signal_burst(
-            S + 19 * MS,
-            S + 11 * MS,
-            &a,
-            &b,
-            10,
-            Disposition::Handler,
-            false,
-            1_000,
-            0,
-        ),
+        handler_burst(S + 19 * MS, S + 11 * MS, &a, &b, 10, 1_000, 0),
         exit(S + 20 * MS, &b, 0),
     ]);
     let f = run(&mut e, &events);
@@ -1202,17 +1179,7 @@ fn pending_at_exit_is_reported_after_late_records_had_their_time() {
     let mut e = Engine::new(Config::default());
     let mut events = storm(&a, &b, true);
     events.extend([
-        signal_burst(
-            S + 19 * MS,
-            S + 11 * MS,
-            &a,
-            &b,
-            10,
-            Disposition::Handler,
-            false,
-            1,
-            0,
-        ),
+        handler_burst(S + 19 * MS, S + 11 * MS, &a, &b, 10, 1, 0),
         exit(S + 20 * MS, &b, 0),
     ]);
     let f = run(&mut e, &events);
@@ -1300,18 +1267,7 @@ fn sent_delivered_exited_reaped(init: &P, a: &P, b: &P) -> Vec<Event> {
     vec![
         on(0, fork(10, init, a)),
         on(0, fork(11, init, b)),
-        on(
-            0,
-            signal(
-                S,
-                a,
-                b,
-                10,
-                SignalResult::Delivered,
-                Disposition::Handler,
-                false,
-            ),
-        ),
+        on(0, to_handler(S, a, b, 10, SignalResult::Delivered)),
         on(1, deliver(S + 100_000, b, 10, Disposition::Handler)),
         on(1, exit(S + 200_000, b, 0)),
         on(1, wait(S + 300_000, init, -1, Some(b.pid))),
@@ -1337,17 +1293,7 @@ fn released_targets_entry_waits_for_a_burst_its_run_may_write() {
     assert_eq!(e.signal_entries(), 1);
     f.extend(e.feed(&on(
         0,
-        signal_burst(
-            S + 1_000,
-            S + 1_000,
-            &a,
-            &b,
-            10,
-            Disposition::Handler,
-            false,
-            0,
-            1,
-        ),
+        handler_burst(S + 1_000, S + 1_000, &a, &b, 10, 0, 1),
     )));
     f.extend(e.tick(10 * S));
     f.extend(e.finish());
@@ -1407,7 +1353,7 @@ fn ignored_and_overflowed_bursts_keep_their_counts() {
     let a = P::host(10, 1, 10, "sender");
     let b = P::host(11, 1, 11, "target");
     let mut ignored = signal_burst(2 * S, S, &a, &b, 10, Disposition::Ignore, false, 0, 0);
-    let mut overflow = signal_burst(2 * S, S, &a, &b, 40, Disposition::Handler, false, 0, 0);
+    let mut overflow = handler_burst(2 * S, S, &a, &b, 40, 0, 0);
     if let EventData::SignalBurst(b) = &mut ignored.data {
         (b.ignored, b.count) = (70_000, 70_000);
     }
@@ -1486,29 +1432,11 @@ fn sender_moving_cpus_mid_burst_leaves_nothing_pending() {
         let mut events = vec![
             fork(10, &init, &a),
             fork(11, &init, &b),
-            signal(
-                S,
-                &a,
-                &b,
-                10,
-                SignalResult::Delivered,
-                Disposition::Handler,
-                false,
-            ),
+            to_handler(S, &a, &b, 10, SignalResult::Delivered),
             deliver(S + MS, &b, 10, Disposition::Handler),
         ];
         // Held on the old CPU: 5 sent "delivered" (the last still pending), 100 merged.
-        let held = signal_burst(
-            S + 9 * MS,
-            S + 2 * MS,
-            &a,
-            &b,
-            10,
-            Disposition::Handler,
-            false,
-            5,
-            100,
-        );
+        let held = handler_burst(S + 9 * MS, S + 2 * MS, &a, &b, 10, 5, 100);
         let deliveries = [
             deliver(S + 3 * MS, &b, 10, Disposition::Handler),
             deliver_burst(S + 8 * MS, S + 4 * MS, &b, 10, 3),
@@ -1517,14 +1445,12 @@ fn sender_moving_cpus_mid_burst_leaves_nothing_pending() {
             events.extend(deliveries.clone());
         }
         // From the new CPU: one more, merged into the pending one.
-        events.push(signal(
+        events.push(to_handler(
             S + 10 * MS,
             &a,
             &b,
             10,
             SignalResult::AlreadyPending,
-            Disposition::Handler,
-            false,
         ));
         if !deliveries_seen_first {
             events.extend(deliveries);
@@ -1596,14 +1522,12 @@ impl Probes<'_> {
                 ..Run::default()
             };
             let written = if kind == SEND {
-                signal_burst(
+                handler_burst(
                     r.last,
                     r.first,
                     self.a,
                     self.b,
                     self.sig,
-                    Disposition::Handler,
-                    false,
                     r.delivered,
                     r.merged,
                 )
@@ -1769,17 +1693,7 @@ fn replay_of_bursts_equals_live() {
     let b = P::host(11, 1, 11, "target");
     let mut events = storm(&a, &b, true);
     events.extend([
-        signal_burst(
-            S + 19 * MS,
-            S + 11 * MS,
-            &a,
-            &b,
-            10,
-            Disposition::Handler,
-            false,
-            2,
-            7,
-        ),
+        handler_burst(S + 19 * MS, S + 11 * MS, &a, &b, 10, 2, 7),
         exit(S + 20 * MS, &b, 0),
         exec_event(5 * S, &a),
     ]);
@@ -2464,15 +2378,7 @@ fn churn_events(n: u32) -> Vec<Event> {
             on(1, exec_event(t + 100, &c)),
             on(
                 0,
-                signal(
-                    t + 200,
-                    &shell,
-                    &c,
-                    15,
-                    SignalResult::Delivered,
-                    Disposition::Handler,
-                    false,
-                ),
+                to_handler(t + 200, &shell, &c, 15, SignalResult::Delivered),
             ),
             on(1, deliver(t + 300, &c, 15, Disposition::Handler)),
             on(1, exit(t + 400, &c, 0)),
