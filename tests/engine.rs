@@ -365,6 +365,47 @@ fn pid_reuse_without_seen_release_marks_exit_missed() {
     assert_eq!(e.counters().exits_missed, 1);
 }
 
+/// A zombie whose parent's exit was missed loses its parent link, so that when the parent's
+/// entry is retired and its slot reused, the zombie's own missed exit later touches neither
+/// the empty slot nor the process now in it.
+#[test]
+fn missed_exits_of_a_zombie_and_its_parent_in_turn() {
+    let init = host_init();
+    let parent = P::host(100, 1, 10, "parent");
+    let zombie = P::host(200, 100, 20, "zombie");
+    let mut e = Engine::new(Config {
+        retention_ns: S,
+        ..Config::default()
+    });
+    run(
+        &mut e,
+        &[
+            fork(10, &init, &parent),
+            fork(20, &parent, &zombie),
+            exit(S, &zombie, 0),
+            // The parent's pid reused: its exit was missed.
+            fork(2 * S, &init, &P::host(100, 1, 2 * S, "parent2")),
+        ],
+    );
+    // The parent's entry retired; its slot taken by a process holding a zombie of its own.
+    e.tick(4 * S);
+    let holder = P::host(300, 1, 5 * S, "holder");
+    let held = P::host(301, 300, 5 * S + 1, "held");
+    run(
+        &mut e,
+        &[
+            fork(5 * S, &init, &holder),
+            fork(5 * S + 1, &holder, &held),
+            exit(5 * S + 2, &held, 0),
+            // The zombie's pid reused: its exit (it was a zombie) was missed too.
+            fork(6 * S, &init, &P::host(200, 1, 6 * S, "zombie2")),
+        ],
+    );
+    let holder = e.table().find(300, 5 * S).unwrap();
+    assert_eq!(holder.zombies_held, 1);
+    assert_eq!(e.counters().exits_missed, 2);
+}
+
 /// unshare (50) → init of a new namespace (60, pid 1) → mid (61) → leaf (62). Leaf exits,
 /// mid exits without waiting: the zombie leaf goes to the namespace init, which never waits.
 #[test]

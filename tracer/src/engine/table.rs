@@ -388,7 +388,11 @@ impl Table {
     /// Makes `idx` a child of `parent` (taking it from its current parent).
     pub fn set_parent(&mut self, idx: u32, parent: u32) {
         self.unlink(idx);
-        if parent != NONE {
+        if parent == NONE {
+            // Not a record of a parent it had: one it has not (the old one may be retired
+            // and its slot reused).
+            self.at_mut(idx).parent = NONE;
+        } else {
             self.link(idx, parent);
         }
     }
