@@ -18,20 +18,22 @@ use tracer::{
 };
 
 const CASES: u32 = 50_000;
-const HEADER: &str = r#"{"tracer_log":1,"start_ns":0,"boot_unix_ns":0,"boot_id":"x"}"#;
+const HEADER: &str = r#"{"tracer_log":4,"start_ns":0,"boot_unix_ns":0,"boot_id":"x"}"#;
 
-/// One valid line of each kind, as `tracer trace --format json` writes them.
-const VALID: [&str; 10] = [
-    r#"{"ts_ns":1000,"pid":10,"tid":10,"ns_pid":10,"pidns":4026531836,"ppid":1,"uid":0,"cgroup_id":1,"comm":"shell","start_ns":1,"event":"fork","child_pid":11,"child_tid":11,"child_ns_pid":11,"child_pidns":4026531836,"child_ppid":10,"child_start_ns":1000,"thread":false}"#,
-    r#"{"ts_ns":1100,"pid":11,"tid":11,"ns_pid":11,"pidns":4026531836,"ppid":10,"uid":0,"cgroup_id":1,"comm":"ls","start_ns":1000,"event":"exec","filename":"/usr/bin/ls","argv":["ls","-l"],"argv_truncated":false,"comm_before":"shell"}"#,
-    r#"{"ts_ns":1200,"pid":10,"tid":10,"ns_pid":10,"pidns":4026531836,"ppid":1,"uid":0,"cgroup_id":1,"comm":"shell","start_ns":1,"event":"signal","sig":15,"sig_name":"SIGTERM","si_code":0,"result":"delivered","group":true,"target_pid":11,"target_tid":11,"target_ns_pid":11,"target_pidns":4026531836,"target_comm":"ls","target_start_ns":1000,"disposition":"default","blocked":false}"#,
-    r#"{"ts_ns":1300,"pid":11,"tid":11,"ns_pid":11,"pidns":4026531836,"ppid":10,"uid":0,"cgroup_id":1,"comm":"ls","start_ns":1000,"event":"signal_deliver","sig":15,"sig_name":"SIGTERM","si_code":0,"disposition":"default","sa_flags":0}"#,
-    r#"{"ts_ns":1400,"pid":11,"tid":11,"ns_pid":11,"pidns":4026531836,"ppid":10,"uid":0,"cgroup_id":1,"comm":"ls","start_ns":1000,"event":"exit","status":15,"sig":15,"sig_name":"SIGTERM","process":true}"#,
-    r#"{"ts_ns":1500,"pid":10,"tid":10,"ns_pid":10,"pidns":4026531836,"ppid":1,"uid":0,"cgroup_id":1,"comm":"shell","start_ns":1,"event":"wait","syscall":"wait4","ret":11,"upid":-1,"options":0,"child_ns_pid":11,"child_pid":11,"reaped":true}"#,
-    r#"{"ts_ns":1500,"pid":11,"tid":11,"ns_pid":11,"pidns":4026531836,"ppid":10,"uid":0,"cgroup_id":1,"comm":"ls","start_ns":1000,"event":"reap","reaper_pid":10,"reaper_tid":10,"reaper_comm":"shell","how":"wait","status":15,"sig":15,"sig_name":"SIGTERM","exit_ns":1400,"zombie_ns":100}"#,
+/// One valid line of each kind, as `tracer trace --format json` writes them, and a `lost`
+/// line as logs before format 4 wrote it (its CPU at the end).
+const VALID: [&str; 11] = [
+    r#"{"ts_ns":1000,"pid":10,"tid":10,"ns_pid":10,"pidns":4026531836,"ppid":1,"uid":0,"cgroup_id":1,"comm":"shell","start_ns":1,"cpu":0,"event":"fork","child_pid":11,"child_tid":11,"child_ns_pid":11,"child_pidns":4026531836,"child_ppid":10,"child_start_ns":1000,"thread":false}"#,
+    r#"{"ts_ns":1100,"pid":11,"tid":11,"ns_pid":11,"pidns":4026531836,"ppid":10,"uid":0,"cgroup_id":1,"comm":"ls","start_ns":1000,"cpu":1,"event":"exec","filename":"/usr/bin/ls","argv":["ls","-l"],"argv_truncated":false,"comm_before":"shell"}"#,
+    r#"{"ts_ns":1200,"pid":10,"tid":10,"ns_pid":10,"pidns":4026531836,"ppid":1,"uid":0,"cgroup_id":1,"comm":"shell","start_ns":1,"cpu":0,"event":"signal","sig":15,"sig_name":"SIGTERM","si_code":0,"result":"delivered","group":true,"target_pid":11,"target_tid":11,"target_ns_pid":11,"target_pidns":4026531836,"target_comm":"ls","target_start_ns":1000,"disposition":"default","blocked":false}"#,
+    r#"{"ts_ns":1300,"pid":11,"tid":11,"ns_pid":11,"pidns":4026531836,"ppid":10,"uid":0,"cgroup_id":1,"comm":"ls","start_ns":1000,"cpu":1,"event":"signal_deliver","sig":15,"sig_name":"SIGTERM","si_code":0,"disposition":"default","sa_flags":0}"#,
+    r#"{"ts_ns":1400,"pid":11,"tid":11,"ns_pid":11,"pidns":4026531836,"ppid":10,"uid":0,"cgroup_id":1,"comm":"ls","start_ns":1000,"cpu":0,"event":"exit","status":15,"sig":15,"sig_name":"SIGTERM","process":true}"#,
+    r#"{"ts_ns":1500,"pid":10,"tid":10,"ns_pid":10,"pidns":4026531836,"ppid":1,"uid":0,"cgroup_id":1,"comm":"shell","start_ns":1,"cpu":1,"event":"wait","syscall":"wait4","ret":11,"upid":-1,"options":0,"child_ns_pid":11,"child_pid":11,"reaped":true}"#,
+    r#"{"ts_ns":1500,"pid":11,"tid":11,"ns_pid":11,"pidns":4026531836,"ppid":10,"uid":0,"cgroup_id":1,"comm":"ls","start_ns":1000,"cpu":0,"event":"reap","reaper_pid":10,"reaper_tid":10,"reaper_comm":"shell","how":"wait","status":15,"sig":15,"sig_name":"SIGTERM","exit_ns":1400,"zombie_ns":100}"#,
+    r#"{"ts_ns":1600,"pid":0,"tid":0,"ns_pid":0,"pidns":0,"ppid":0,"uid":0,"cgroup_id":0,"comm":"","start_ns":0,"cpu":1,"event":"lost","count":3,"total":3}"#,
     r#"{"ts_ns":1600,"pid":0,"tid":0,"ns_pid":0,"pidns":0,"ppid":0,"uid":0,"cgroup_id":0,"comm":"","start_ns":0,"event":"lost","count":3,"total":3,"cpu":1}"#,
-    r#"{"ts_ns":1250,"pid":10,"tid":10,"ns_pid":10,"pidns":4026531836,"ppid":1,"uid":0,"cgroup_id":1,"comm":"shell","start_ns":1,"event":"signal_burst","sig":10,"sig_name":"SIGUSR1","si_code":0,"group":true,"target_pid":11,"target_tid":11,"target_ns_pid":11,"target_pidns":4026531836,"target_comm":"ls","target_start_ns":1000,"disposition":"handler","blocked_count":0,"first_ns":1210,"count":9,"delivered":5,"ignored":0,"already_pending":4,"overflow":0,"lost_info":0}"#,
-    r#"{"ts_ns":1260,"pid":11,"tid":11,"ns_pid":11,"pidns":4026531836,"ppid":10,"uid":0,"cgroup_id":1,"comm":"ls","start_ns":1000,"event":"deliver_burst","sig":10,"sig_name":"SIGUSR1","si_code":0,"disposition":"handler","sa_flags":0,"first_ns":1220,"count":5}"#,
+    r#"{"ts_ns":1250,"pid":10,"tid":10,"ns_pid":10,"pidns":4026531836,"ppid":1,"uid":0,"cgroup_id":1,"comm":"shell","start_ns":1,"cpu":1,"event":"signal_burst","sig":10,"sig_name":"SIGUSR1","si_code":0,"group":true,"target_pid":11,"target_tid":11,"target_ns_pid":11,"target_pidns":4026531836,"target_comm":"ls","target_start_ns":1000,"disposition":"handler","blocked_count":0,"first_ns":1210,"count":9,"delivered":5,"ignored":0,"already_pending":4,"overflow":0,"lost_info":0}"#,
+    r#"{"ts_ns":1260,"pid":11,"tid":11,"ns_pid":11,"pidns":4026531836,"ppid":10,"uid":0,"cgroup_id":1,"comm":"ls","start_ns":1000,"cpu":0,"event":"deliver_burst","sig":10,"sig_name":"SIGUSR1","si_code":0,"disposition":"handler","sa_flags":0,"first_ns":1220,"count":5}"#,
 ];
 
 /// Replacements for a number: the edges of every integer width, and not quite numbers.
