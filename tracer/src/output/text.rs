@@ -186,13 +186,7 @@ pub fn format_line(line: &mut String, event: &Event, start_ns: u64) {
         }
         EventData::SignalBurst(b) => write_signal_burst(line, b, event.ts_ns),
         EventData::DeliverBurst(d) => write_deliver_burst(line, d, event.ts_ns),
-        EventData::Lost(l) => write!(
-            line,
-            "{} events lost on CPU {} (ring buffer full; {} lost there in all)",
-            l.count,
-            Cpu(event.task.cpu),
-            l.total
-        ),
+        EventData::Lost(l) => write_lost(line, l, event.task.cpu),
     };
 }
 
@@ -447,17 +441,14 @@ fn errno_name(errno: u64) -> String {
     }
 }
 
-/// A CPU number, `?` when the event does not say (logs before format 4 said it in `lost`
-/// events only).
-struct Cpu(Option<u32>);
-
-impl std::fmt::Display for Cpu {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(cpu) => write!(f, "{cpu}"),
-            None => f.write_str("?"),
-        }
-    }
+/// A `lost` event, on `cpu` (`?` when its line did not say: not one this tracer wrote).
+fn write_lost(line: &mut String, l: &crate::event::Lost, cpu: Option<u32>) -> std::fmt::Result {
+    let cpu = cpu.map_or_else(|| "?".to_owned(), |cpu| cpu.to_string());
+    write!(
+        line,
+        "{} events lost on CPU {cpu} (ring buffer full; {} lost there in all)",
+        l.count, l.total
+    )
 }
 
 #[cfg(test)]
@@ -555,13 +546,7 @@ mod tests {
                     Disposition::Handler => "handler runs",
                 }
             ),
-            EventData::Lost(l) => write!(
-                line,
-                "{} events lost on CPU {} (ring buffer full; {} lost there in all)",
-                l.count,
-                Cpu(event.task.cpu),
-                l.total
-            ),
+            EventData::Lost(l) => write_lost(&mut line, l, event.task.cpu),
             EventData::SignalBurst(b) => write_signal_burst(&mut line, b, event.ts_ns),
             EventData::DeliverBurst(d) => write_deliver_burst(&mut line, d, event.ts_ns),
         };

@@ -125,13 +125,7 @@ pub fn replay(
             emit(&mut sink, engine.apply(&observation))?;
             continue;
         }
-        // The fast reader first, here rather than through `parse_event`: one copy of the
-        // event fewer per line.
-        let read = match parse_event_fast(text) {
-            Some(event) => Ok(event),
-            None => parse_event_serde(text),
-        };
-        let event: Event = match read {
+        let event: Event = match parse_event(text) {
             Ok(event) => event,
             // The writer died mid-line: the last line has no newline and does not parse.
             Err(_) if !complete => {
