@@ -19,12 +19,15 @@
 //! target's siglock), so only the other probes' [`flush`] can be interrupted by them; `busy`
 //! makes the interrupting probe leave the runs alone and write its event as a plain record.
 
-use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 use tracer_common::{
-    EventKind, SIGNAL_RESULTS, SIGNAL_RUN_NS, SignalDeliverRecord, SignalRecord, SignalRuns,
+    EventKind, Header, SIGNAL_RESULTS, SIGNAL_RUN_NS, SignalDeliverRecord, SignalRecord, SignalRuns,
 };
 
-use crate::{emit, maps::SIGNAL_RUNS};
+use crate::{
+    emit,
+    maps::SIGNAL_RUNS,
+    task::{current_tid, now},
+};
 
 /// What identifies a `signal_generate` event apart from its time, its result and whether the
 /// target blocks the signal at that moment (both counted).
@@ -58,11 +61,6 @@ fn runs() -> Option<*mut SignalRuns> {
 #[inline(always)]
 fn set_busy(runs: *mut SignalRuns, busy: u64) {
     unsafe { core::ptr::write_volatile(&mut (*runs).busy, busy) };
-}
-
-#[inline(always)]
-fn current_tid() -> u32 {
-    bpf_get_current_pid_tgid() as u32
 }
 
 /// Writes the counts this CPU holds, keeping the runs open. Cheap when there are none.
@@ -113,11 +111,11 @@ pub fn nudged() {
     }
 }
 
-/// Counts a `signal_generate` event with `result` (and `blocked`) at `now` into the open run
-/// when it repeats the run's first event; false when it does not (the caller writes it and
-/// opens a new run).
+/// Counts a `signal_generate` event with `result` (and `blocked`) into the open run when it
+/// repeats the run's first event; false when it does not (the caller writes it and opens a
+/// new run).
 #[inline(always)]
-pub fn repeat_generate(key: &GenerateKey, result: u32, blocked: bool, now: u64) -> bool {
+pub fn repeat_generate(key: &GenerateKey, result: u32, blocked: bool) -> bool {
     let Some(runs) = runs() else {
         return false;
     };
@@ -126,60 +124,68 @@ pub fn repeat_generate(key: &GenerateKey, result: u32, blocked: bool, now: u64) 
         return false;
     }
     unsafe {
-        let start = (*runs).generate_start_ns;
-        if start == 0 || now.wrapping_sub(start) >= SIGNAL_RUN_NS {
-            return false;
-        }
         let run = &mut (*runs).generate;
         let first = &run.signal;
-        if first.header.tid != current_tid()
-            || first.target_tid != key.target_tid
+        if first.target_tid != key.target_tid
             || first.target_start_ns != key.target_start_ns
             || first.sig != key.sig
             || first.code != key.code
             || first.group != key.group
             || first.disposition != key.disposition
+            || !count_repeat(
+                (*runs).generate_start_ns,
+                &mut run.signal.header,
+                &mut run.first_ns,
+                &mut run.count,
+            )
         {
             return false;
         }
-        if run.count == 0 {
-            run.first_ns = now;
-        }
-        run.count += 1;
         run.results[index] += 1;
         run.blocked += u64::from(blocked);
-        run.signal.header.ts_ns = now;
     }
     true
 }
 
 /// Counts a `signal_deliver` event into the open run when it repeats the run's first event.
 #[inline(always)]
-pub fn repeat_deliver(key: &DeliverKey, now: u64) -> bool {
+pub fn repeat_deliver(key: &DeliverKey) -> bool {
     let Some(runs) = runs() else {
         return false;
     };
     unsafe {
-        let start = (*runs).deliver_start_ns;
-        if start == 0 || now.wrapping_sub(start) >= SIGNAL_RUN_NS {
-            return false;
-        }
         let run = &mut (*runs).deliver;
         let first = &run.deliver;
-        if first.header.tid != current_tid()
-            || first.sig != key.sig
-            || first.code != key.code
-            || first.disposition != key.disposition
-            || first.sa_flags != key.sa_flags
-        {
-            return false;
-        }
-        if run.count == 0 {
-            run.first_ns = now;
-        }
-        run.count += 1;
-        run.deliver.header.ts_ns = now;
+        first.sig == key.sig
+            && first.code == key.code
+            && first.disposition == key.disposition
+            && first.sa_flags == key.sa_flags
+            && count_repeat(
+                (*runs).deliver_start_ns,
+                &mut run.deliver.header,
+                &mut run.first_ns,
+                &mut run.count,
+            )
     }
+}
+
+/// The part of counting a repeat both kinds share, once the event's fields matched the run's
+/// first: the same thread, within `SIGNAL_RUN_NS` of the run's start (`start_ns`, 0: none
+/// open). The thread and the clock are asked last: a helper call is what a probe pays for.
+#[inline(always)]
+fn count_repeat(start_ns: u64, first: &mut Header, first_ns: &mut u64, count: &mut u64) -> bool {
+    if start_ns == 0 || first.tid != current_tid() {
+        return false;
+    }
+    let now = now();
+    if now.wrapping_sub(start_ns) >= SIGNAL_RUN_NS {
+        return false;
+    }
+    if *count == 0 {
+        *first_ns = now;
+    }
+    *count += 1;
+    first.ts_ns = now;
     true
 }
 

@@ -15,7 +15,7 @@ use crate::{
     emit,
     maps::off,
     runs::{self, DeliverKey, GenerateKey},
-    task::{Task, comm_of, fill_header, now, probe_read, read, read_ptr, task_ids},
+    task::{Task, comm_of, fill_header, probe_read, read, read_ptr, task_ids},
 };
 
 /// `SEND_SIG_NOINFO` and `SEND_SIG_PRIV`: the kernel's stand-ins for "no siginfo".
@@ -83,7 +83,7 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
         disposition: disposition(handler) as u32,
     };
     let blocked = ((blocked >> index) & 1) as u32;
-    if runs::repeat_generate(&key, result as u32, blocked != 0, now()) {
+    if runs::repeat_generate(&key, result as u32, blocked != 0) {
         return Ok(());
     }
     let ids = task_ids(target)?;
@@ -137,7 +137,7 @@ fn try_signal_deliver(ctx: &BtfTracePointContext) -> Result<(), ProbeError> {
         disposition: disposition(handler) as u32,
         sa_flags: flags as u32,
     };
-    if runs::repeat_deliver(&key, now()) {
+    if runs::repeat_deliver(&key) {
         return Ok(());
     }
     let mut record = SignalDeliverRecord {

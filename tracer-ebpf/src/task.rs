@@ -10,8 +10,8 @@
 //!   indexed by a level or a signal number), where the verifier cannot check a plain load.
 
 use aya_ebpf::helpers::{
-    bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_task, bpf_get_current_uid_gid,
-    bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
+    bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
+    bpf_get_current_task, bpf_get_current_uid_gid, bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
     generated::{bpf_get_current_task_btf, bpf_get_smp_processor_id},
 };
 use tracer_common::{COMM_LEN, Header, NsPidKey, PROC_PID_INIT_INO, ProbeError};
@@ -135,6 +135,12 @@ pub fn current() -> Task {
 #[inline(always)]
 pub fn now() -> u64 {
     unsafe { bpf_ktime_get_boot_ns() }
+}
+
+/// The current thread's host tid.
+#[inline(always)]
+pub fn current_tid() -> u32 {
+    bpf_get_current_pid_tgid() as u32
 }
 
 /// Fills `header` for the current task.

@@ -7,7 +7,7 @@
 
 use aya_ebpf::{
     EbpfContext as _,
-    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user},
+    helpers::bpf_probe_read_user,
     macros::{btf_tracepoint, tracepoint},
     programs::{BtfTracePointContext, TracePointContext},
 };
@@ -20,12 +20,8 @@ use crate::{
     emit,
     maps::{WAITS, ZOMBIE_PIDS, ZOMBIES, count_error},
     reap, slot,
-    task::{fill_header, now},
+    task::{current_tid, fill_header, now},
 };
-
-fn current_tid() -> u32 {
-    bpf_get_current_pid_tgid() as u32
-}
 
 /// Loads a field of the tracepoint record. The verifier only allows context loads at offsets
 /// written into the instruction, so these are compile-time constants: the syscall record
