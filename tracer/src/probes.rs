@@ -275,7 +275,6 @@ impl Probes {
             // A zombie released between the scan and now simply is not there any more.
             let _ = zombies.insert(record.header.pid, record, 0);
         }
-        let ebpf = self.ebpf.as_mut().context("the probes are detached")?;
         let mut aliases: HashMap<_, NsPidKey, u32> =
             HashMap::try_from(ebpf.map_mut(ZOMBIE_PIDS_MAP).context("no ZOMBIE_PIDS")?)?;
         for record in &records {

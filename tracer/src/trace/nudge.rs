@@ -47,10 +47,11 @@ impl Nudger {
             .name("tracer-nudge".into())
             .spawn(move || {
                 block_nudges();
+                let nudge = Nudge::new();
                 for batch in rx {
                     for cpu in batch {
                         if move_to(cpu) {
-                            nudge_self();
+                            nudge.send();
                         }
                     }
                 }
@@ -90,27 +91,46 @@ fn move_to(cpu: u32) -> bool {
     }
 }
 
-fn nudge_self() {
-    // SAFETY: getpid/gettid take nothing; rt_tgsigqueueinfo reads 128 bytes of `info`.
-    unsafe {
-        let pid = libc::getpid();
-        let tid = libc::syscall(libc::SYS_gettid) as i32;
+/// A nudge of the calling thread to itself, made once for the thread that sends them.
+struct Nudge {
+    tid: i32,
+    info: NudgeInfo,
+}
+
+impl Nudge {
+    fn new() -> Self {
+        // SAFETY: getpid, gettid and getuid take nothing and cannot fail.
+        let (pid, tid, uid) = unsafe {
+            (
+                libc::getpid(),
+                libc::syscall(libc::SYS_gettid) as i32,
+                libc::getuid(),
+            )
+        };
         let info = NudgeInfo {
             signo: NUDGE_SIGNAL as i32,
             errno: 0,
             code: SI_QUEUE,
             _pad: 0,
             pid,
-            uid: libc::getuid(),
+            uid,
             value: NUDGE_VALUE,
             _rest: [0; 12],
         };
-        libc::syscall(
-            libc::SYS_rt_tgsigqueueinfo,
-            pid,
-            tid,
-            NUDGE_SIGNAL as i32,
-            &info as *const NudgeInfo,
-        );
+        Self { tid, info }
+    }
+
+    /// Sends it: `signal_generate` runs on the CPU this thread runs on.
+    fn send(&self) {
+        // SAFETY: rt_tgsigqueueinfo reads 128 bytes of `info`.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_tgsigqueueinfo,
+                self.info.pid,
+                self.tid,
+                NUDGE_SIGNAL as i32,
+                &self.info as *const NudgeInfo,
+            );
+        }
     }
 }
