@@ -99,8 +99,9 @@ pub struct SignalRuns {
     pub generate: SignalBurstRecord,
     /// The open `signal_deliver` run.
     pub deliver: DeliverBurstRecord,
-    /// Boot-clock time each run started (its first event); 0: none open.
+    /// Boot-clock time the `signal_generate` run started (its first event); 0: none open.
     pub generate_start_ns: u64,
+    /// The same for the `signal_deliver` run.
     pub deliver_start_ns: u64,
     /// Non-zero while a probe on this CPU is changing this state: a probe that interrupts it
     /// (an interrupt that raises a signal during another probe's flush) leaves it alone.

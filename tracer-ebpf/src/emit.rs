@@ -6,8 +6,10 @@
 //! The reader is woken for a record only when this CPU has not woken it for
 //! `WAKEUP_INTERVAL_NS`, or when a quarter of the ring is waiting; userspace reads again
 //! shortly after every read that found records, which collects the ones written in between.
-//! That pacing uses the time already in the record's header: a second clock read per event
-//! costs as much as the rest of the pacing (helper calls are what a probe pays for).
+//! [`output`] paces with the time already in the record's header: a second clock read per
+//! event costs as much as the rest of the pacing (helper calls are what a probe pays for).
+//! [`try_output`] and [`submit_flags`] read the clock: a burst's header time is its last
+//! repeat, which may be long past.
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},

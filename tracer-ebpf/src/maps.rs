@@ -21,7 +21,8 @@ pub static CPU_STATE: PerCpuArray<CpuState> = PerCpuArray::with_max_entries(1, 0
 #[map]
 pub static ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(PROBE_ERROR_KINDS, 0);
 
-/// Exited processes not yet released, by host tgid, whose slot in `ZOMBIE_SLOTS` was taken.
+/// Exited processes not yet released, by host tgid: those whose slot in `ZOMBIE_SLOTS` was
+/// taken, and the zombies the tracer found in /proc at its start.
 /// Sized for a host full of zombies; when it is full the reap of the extra ones is reported
 /// without the zombie's exit details.
 #[map]

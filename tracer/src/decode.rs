@@ -268,7 +268,8 @@ fn disposition(value: u32) -> Result<Disposition, DecodeError> {
     })
 }
 
-/// Views a record as the bytes the kernel would have written (for tests and fuzzing).
+/// Views a record as the bytes the kernel would have written: for tests and fuzzing, and for
+/// the burst counts userspace reads from the probes' map at the end of a trace.
 pub fn record_bytes<T: Copy>(record: &T) -> Vec<u8> {
     // SAFETY: T is a padding-free repr(C) record; every byte is initialized.
     unsafe { std::slice::from_raw_parts((record as *const T).cast::<u8>(), size_of::<T>()) }
