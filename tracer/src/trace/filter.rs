@@ -10,14 +10,21 @@ use crate::event::{Event, EventData};
 /// write them within tens of milliseconds).
 const LATE_BURSTS_NS: u64 = 10_000_000_000;
 
+/// Released members kept before the first look for ones past `LATE_BURSTS_NS`.
+const PRUNE_AT_LEAST: usize = 4096;
+
 /// A set of processes that grows with every fork of a member and shrinks when a member is
 /// released. Membership is by pid, so a process stays in when it is reparented away.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Subtree {
     members: HashSet<u32>,
     /// Members released lately, and when: the probes write counted signal repeats late, so a
     /// burst of what a member sent or received before its release can come after it.
     released: HashMap<u32, u64>,
+    /// Size of `released` at which the ones past `LATE_BURSTS_NS` are next dropped: twice what
+    /// stayed the last time, so that a subtree releasing thousands a second costs no pass
+    /// over them per release.
+    prune_at: usize,
 }
 
 impl Subtree {
@@ -25,6 +32,7 @@ impl Subtree {
         Self {
             members: roots.into_iter().collect(),
             released: HashMap::new(),
+            prune_at: PRUNE_AT_LEAST,
         }
     }
 
@@ -37,9 +45,10 @@ impl Subtree {
         if !self.members.remove(&pid) {
             return false;
         }
-        if self.released.len() >= 4096 {
+        if self.released.len() >= self.prune_at {
             self.released
                 .retain(|_, at| at.saturating_add(LATE_BURSTS_NS) >= ts_ns);
+            self.prune_at = (2 * self.released.len()).max(PRUNE_AT_LEAST);
         }
         self.released.insert(pid, ts_ns);
         true
@@ -204,6 +213,27 @@ mod tests {
             "pid 11 is someone else's now"
         );
         assert!(!tree.contains(11));
+    }
+
+    /// A subtree releasing members without end keeps only those of the last `LATE_BURSTS_NS`
+    /// (and at most twice as many between looks), and still knows the recent ones.
+    #[test]
+    fn released_members_are_kept_for_late_bursts_only() {
+        let mut tree = Subtree::new([1]);
+        let per_window = 3_000u64;
+        let step = LATE_BURSTS_NS / per_window;
+        for i in 0..50_000u64 {
+            let pid = 2 + (i % 30_000) as u32;
+            tree.insert(pid);
+            assert!(tree.release(pid, i * step));
+            assert!(
+                tree.released.len() as u64 <= 2 * per_window.max(PRUNE_AT_LEAST as u64) + 1,
+                "{} kept at release {i}",
+                tree.released.len()
+            );
+        }
+        let last = 2 + (49_999 % 30_000) as u32;
+        assert!(tree.released_since(last, 49_999 * step));
     }
 
     #[test]

@@ -282,7 +282,7 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
     let subtree = match args.pid {
         Some(pid) => Some(Subtree::new(descendants_of(pid, &snapshot)?)),
         None if args.follow_parent => Some(Subtree::new([host_parent(ring.get_mut())?])),
-        None if !args.command.is_empty() => Some(Subtree::default()),
+        None if !args.command.is_empty() => Some(Subtree::new([])),
         None => None,
     };
     let mut pipeline = Pipeline {
