@@ -2233,7 +2233,9 @@ fn fast_reader_agrees_with_serde() {
         let line = serde_json::to_string(e).unwrap();
         let fast = tracer::replay::parse_event(line.as_bytes()).unwrap();
         let slow: Event = serde_json::from_str(&line).unwrap();
+        let flat = tracer::replay::parse_event_serde(line.as_bytes()).unwrap();
         assert_eq!(fast, slow, "{line}");
+        assert_eq!(flat, slow, "{line}");
         assert_eq!(&fast, e, "{line}");
     }
     let err = tracer::replay::parse_event(br#"{"ts_ns":1,"pid":1,"tid":1,"ns_pid":1,"pidns":1,"ppid":0,"uid":0,"cgroup_id":0,"comm":"x","start_ns":1,"event":"fork"}"#)

@@ -370,7 +370,7 @@ pub struct SignalDeliverRecord {
 }
 
 /// Number of [`SignalResult`] values: [`SignalBurstRecord::results`] has a count for each.
-pub const SIGNAL_RESULTS: usize = 5;
+pub const SIGNAL_RESULTS: usize = SignalResult::LoseInfo as usize + 1;
 
 /// Repeats of one `signal` event, counted per CPU in the kernel instead of written one by one
 /// (see [`SignalRuns`](crate::SignalRuns)): `count` more signals like `signal` (same sending

@@ -5,7 +5,7 @@
 //! buffer every field into an intermediate tree first; that is several times slower than the
 //! replay's budget. The serde reader here reads a line into one flat struct of optional fields
 //! in a single pass and builds the `Event` from it, for the same result (checked against
-//! `Event`'s own reader in the tests).
+//! `Event`'s own reader in the engine tests, and against the fast reader in its own).
 
 use std::borrow::Cow;
 

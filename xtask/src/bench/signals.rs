@@ -338,9 +338,14 @@ fn count(stream: impl Read) -> Result<PerPid> {
     {
         // Only the few fields needed, without a full parse: the tracer writes these keys
         // first-level and in this spelling (see README, `--format json`).
-        let kind = ["signal", "signal_burst", "signal_deliver", "deliver_burst"]
-            .into_iter()
-            .position(|kind| line.contains(&format!(r#""event":"{kind}","#)));
+        let kind = [
+            r#""event":"signal","#,
+            r#""event":"signal_burst","#,
+            r#""event":"signal_deliver","#,
+            r#""event":"deliver_burst","#,
+        ]
+        .into_iter()
+        .position(|kind| line.contains(kind));
         if let Some(kind) = kind
             && field(&line, "sig") == Some(u64::from(SIGUSR1))
             && let Some(pid) = field(&line, "pid")
