@@ -187,10 +187,6 @@ fn engine_alone() -> Result<f64> {
     if !output.status.success() {
         bail!("the engine benchmark failed: {stdout}");
     }
-    // `cargo test --release` also links target/release/tracer, the plain way (dynamically):
-    // build the release binary again, statically, as `cargo xtask build` does, so the sections
-    // after this one measure the binary users run.
-    crate::build::build()?;
     let line = stdout
         .lines()
         .find(|l| l.starts_with("engine:"))

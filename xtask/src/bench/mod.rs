@@ -18,7 +18,7 @@ mod workloads;
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 
 use crate::build;
 
@@ -76,7 +76,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let dir = crate::toolchain::target_dir(&build::workspace_root()).join("bench");
     let tools = tools::ensure();
     let workloads = workloads::Workloads::compile(&dir)?;
-    let observers = runners::Observers::new(&tracer, &tools, &dir)?;
+    // A copy of its own: a `cargo test --release` (the engine section runs one) links
+    // target/release/tracer again, the plain dynamic way, and the sections after it must
+    // measure the binary users run.
+    let copy = dir.join("tracer");
+    std::fs::copy(&tracer, &copy)
+        .with_context(|| format!("cannot copy {} to {}", tracer.display(), copy.display()))?;
+    let observers = runners::Observers::new(&copy, &tools, &dir)?;
     let ctx = Context {
         args,
         workloads,
