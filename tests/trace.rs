@@ -206,33 +206,52 @@ fn reap_names_the_parent_and_the_zombie_time() {
     if !root_or_skip("reap_names_the_parent_and_the_zombie_time") {
         return;
     }
-    let t = trace(
+    wait_then_reap(&[], 1000);
+}
+
+/// `lifecycle zombie-then-wait MS` under the tracer (with `env`): the child a zombie for MS,
+/// peeked at with waitid(WNOWAIT), then reaped by wait4. Both waits and the reap say so.
+fn wait_then_reap(env: &[(&str, &str)], ms: u64) {
+    let lifecycle = fixture("lifecycle");
+    let ms_arg = ms.to_string();
+    let t = trace_env(
+        env,
         &[],
-        &[
-            fixture("lifecycle").to_str().unwrap(),
-            "zombie-then-wait",
-            "1000",
-        ],
+        &[lifecycle.to_str().unwrap(), "zombie-then-wait", &ms_arg],
     );
     let (parent, child) = (t.printed("self"), t.printed("child"));
     let reap = reap_of(&t.events, child);
     assert_eq!(reap.how, ReapHow::Wait);
     assert_eq!(reap.reaper_pid, parent);
     let zombie_ns = reap.zombie_ns.expect("exit time known");
-    assert!(zombie_ns >= 1_000_000_000, "zombie for {zombie_ns} ns");
+    assert!(zombie_ns >= ms * 1_000_000, "zombie for {zombie_ns} ns");
     assert!(zombie_ns < 30_000_000_000, "zombie for {zombie_ns} ns");
-    // The wait that collected it says so.
-    let wait: &Wait = t
+    let waits: Vec<&Wait> = t
         .events
         .iter()
         .filter(|e| e.task.pid == parent)
-        .find_map(|e| match &e.data {
-            EventData::Wait(w) if w.reaped => Some(w),
+        .filter_map(|e| match &e.data {
+            EventData::Wait(w) => Some(w),
             _ => None,
         })
-        .expect("a wait that reaped");
-    assert_eq!(wait.child_pid, Some(child));
-    assert_eq!(wait.ret, i64::from(child));
+        .collect();
+    // The wait that collected it says so.
+    let reaped = waits.iter().find(|w| w.reaped).expect("a wait that reaped");
+    assert_eq!(reaped.child_pid, Some(child));
+    assert_eq!(reaped.ret, i64::from(child));
+    assert!(reaped.duration_ns.is_some(), "entry seen: {reaped:?}");
+    // The waitid(WNOWAIT) before it: arguments and siginfo known, the zombie left in place.
+    let peek = waits
+        .iter()
+        .find(|w| w.which == Some(1))
+        .unwrap_or_else(|| panic!("no waitid(P_PID): {waits:#?}"));
+    assert!(!peek.reaped && peek.ret == 0, "{peek:?}");
+    assert_eq!(peek.child_ns_pid, Some(child as i32));
+    assert_eq!(
+        peek.status,
+        Some(0),
+        "si_status read from the caller: {peek:?}"
+    );
 }
 
 /// A zombie of a pid namespace whose init never waits is released by the kernel when that init
@@ -273,10 +292,14 @@ fn parent_ignoring_sigchld_autoreaps() {
     if !root_or_skip("parent_ignoring_sigchld_autoreaps") {
         return;
     }
-    let t = trace(
-        &[],
-        &[fixture("lifecycle").to_str().unwrap(), "ignore-sigchld"],
-    );
+    autoreap(&[]);
+}
+
+/// `lifecycle ignore-sigchld` under the tracer (with `env`): the kernel releases the child at
+/// its exit, never a zombie.
+fn autoreap(env: &[(&str, &str)]) {
+    let lifecycle = fixture("lifecycle");
+    let t = trace_env(env, &[], &[lifecycle.to_str().unwrap(), "ignore-sigchld"]);
     let (parent, child) = (t.printed("self"), t.printed("child"));
     let reap = reap_of(&t.events, child);
     assert_eq!(reap.how, ReapHow::Autoreap);
@@ -292,47 +315,9 @@ fn waits_and_reaps_are_the_same_when_the_slots_are_taken() {
     if !root_or_skip("waits_and_reaps_are_the_same_when_the_slots_are_taken") {
         return;
     }
-    let shared = [("TRACER_PID_SLOTS", "0")];
-    let lifecycle = fixture("lifecycle");
-    let lifecycle = lifecycle.to_str().unwrap();
-
-    let t = trace_env(&shared, &[], &[lifecycle, "zombie-then-wait", "300"]);
-    let (parent, child) = (t.printed("self"), t.printed("child"));
-    let reap = reap_of(&t.events, child);
-    assert_eq!(reap.how, ReapHow::Wait);
-    assert_eq!(reap.reaper_pid, parent);
-    let zombie_ns = reap.zombie_ns.expect("exit time known");
-    assert!(zombie_ns >= 300_000_000, "zombie for {zombie_ns} ns");
-    let waits: Vec<&Wait> = t
-        .events
-        .iter()
-        .filter(|e| e.task.pid == parent)
-        .filter_map(|e| match &e.data {
-            EventData::Wait(w) => Some(w),
-            _ => None,
-        })
-        .collect();
-    let reaped = waits.iter().find(|w| w.reaped).expect("a wait that reaped");
-    assert_eq!(reaped.child_pid, Some(child));
-    assert!(reaped.duration_ns.is_some(), "entry seen: {reaped:?}");
-    // The waitid(WNOWAIT) before it: arguments and siginfo known, the zombie left in place.
-    let peek = waits
-        .iter()
-        .find(|w| w.which == Some(1))
-        .unwrap_or_else(|| panic!("no waitid(P_PID): {waits:#?}"));
-    assert!(!peek.reaped && peek.ret == 0, "{peek:?}");
-    assert_eq!(peek.child_ns_pid, Some(child as i32));
-    assert_eq!(
-        peek.status,
-        Some(0),
-        "si_status read from the caller: {peek:?}"
-    );
-
-    let t = trace_env(&shared, &[], &[lifecycle, "ignore-sigchld"]);
-    let (parent, child) = (t.printed("self"), t.printed("child"));
-    let reap = reap_of(&t.events, child);
-    assert_eq!(reap.how, ReapHow::Autoreap);
-    assert_eq!(reap.reaper_pid, parent);
+    let maps_only = [("TRACER_PID_SLOTS", "0")];
+    wait_then_reap(&maps_only, 300);
+    autoreap(&maps_only);
 }
 
 #[test]
