@@ -17,6 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::{fixture, fixture_file, trace::root_or_skip};
 use serde_json::Value;
 use tracer::{
     engine::{Config, Engine},
@@ -26,48 +27,6 @@ use tracer::{
 /// One trace at a time: each loads the probes, and two at once on a small machine slow each
 /// other past the timeouts.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn root_or_skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("{test}: skipped: needs root");
-    }
-    root
-}
-
-/// `tests/fixtures/NAME.c` compiled once into the target's temp dir as `NAME` (so its comm
-/// is NAME).
-fn fixture(name: &str) -> PathBuf {
-    static BUILT: Mutex<()> = Mutex::new(());
-    let _built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(format!("{name}.c"));
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("diagnosis-fixtures");
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join(name);
-    let fresh = out
-        .metadata()
-        .and_then(|o| Ok(o.modified()? >= src.metadata()?.modified()?))
-        .unwrap_or(false);
-    if !fresh {
-        let status = Command::new("cc")
-            .args(["-O2", "-Wall", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .expect("running cc");
-        assert!(status.success(), "compiling {}", src.display());
-    }
-    out
-}
-
-fn js_fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name)
-}
 
 /// A running `tracer trace`, its command's stdin and stdout lines.
 struct Traced {
@@ -293,7 +252,7 @@ fn node_as_namespace_init_keeps_adopted_zombie() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let make_zombie = fixture("make_zombie");
-    let run_js = js_fixture("run.js");
+    let run_js = fixture_file("run.js");
     let flags = ["--zombie-after", "1s"];
     let traced = trace(
         "node",
