@@ -19,6 +19,8 @@ pub mod replay;
     reason = "shared with the integration tests, which use the rest"
 )]
 mod rng;
+#[cfg(test)]
+mod samples;
 pub mod signals;
 pub mod trace;
 pub mod tracefs;

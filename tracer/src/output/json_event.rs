@@ -249,176 +249,26 @@ fn disposition_name(disposition: Disposition) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::*;
-
-    fn task(comm: &str) -> Task {
-        Task {
-            pid: 100,
-            tid: 101,
-            ns_pid: 1,
-            pidns: 4026531836,
-            ppid: 99,
-            uid: 1000,
-            cgroup_id: 7,
-            comm: Comm::from(comm),
-            start_ns: 5,
-            cpu: Some(1),
-        }
-    }
-
-    fn status(raw: u32) -> ExitStatus {
-        ExitStatus::from_wait_status(raw)
-    }
-
-    /// Every kind, with optional fields both present and absent, and awkward strings.
-    fn samples() -> Vec<Event> {
-        let data = vec![
-            EventData::Fork(Fork {
-                child_pid: 1,
-                child_tid: 2,
-                child_ns_pid: 3,
-                child_pidns: 4,
-                child_ppid: 5,
-                child_start_ns: 6,
-                thread: true,
-            }),
-            EventData::Exec(Exec {
-                filename: "/bin/\"odd\"\\name\u{1}".into(),
-                argv: vec!["a b".into(), "ü".into(), String::new()],
-                argv_truncated: true,
-                comm_before: Some(Comm::from("sh")),
-                old_tid: Some(9),
-            }),
-            EventData::Exec(Exec {
-                filename: "/bin/true".into(),
-                argv: vec![],
-                argv_truncated: false,
-                comm_before: None,
-                old_tid: None,
-            }),
-            EventData::Exit(Exit {
-                status: status(3 << 8),
-                process: true,
-            }),
-            EventData::Exit(Exit {
-                status: status(9 | 0x80),
-                process: false,
-            }),
-            EventData::Exit(Exit {
-                status: status(40),
-                process: true,
-            }),
-            EventData::Wait(Wait {
-                syscall: WaitSyscall::Waitid,
-                ret: -10,
-                upid: -1,
-                which: Some(0),
-                options: 4,
-                child_ns_pid: Some(7),
-                child_pid: Some(8),
-                reaped: true,
-                status: Some(-3),
-                duration_ns: Some(12),
-            }),
-            EventData::Wait(Wait {
-                syscall: WaitSyscall::Wait4,
-                ret: 0,
-                upid: 0,
-                which: None,
-                options: 0,
-                child_ns_pid: None,
-                child_pid: None,
-                reaped: false,
-                status: None,
-                duration_ns: None,
-            }),
-            EventData::Reap(Reap {
-                reaper_pid: 1,
-                reaper_tid: 1,
-                reaper_comm: Comm::from("init"),
-                how: ReapHow::Autoreap,
-                status: status(15),
-                exit_ns: Some(3),
-                zombie_ns: Some(0),
-            }),
-            EventData::Reap(Reap {
-                reaper_pid: 1,
-                reaper_tid: 1,
-                reaper_comm: Comm::from("a\"b"),
-                how: ReapHow::Other,
-                status: status(0),
-                exit_ns: None,
-                zombie_ns: None,
-            }),
-            EventData::Signal(Signal {
-                sig: Sig(36),
-                si_code: -6,
-                result: SignalResult::AlreadyPending,
-                target: SignalTarget {
-                    group: false,
-                    pid: 1,
-                    tid: 2,
-                    ns_pid: 3,
-                    pidns: 4,
-                    comm: Comm::from("t"),
-                    start_ns: 5,
-                    disposition: Disposition::Ignore,
-                },
-                blocked: true,
-            }),
-            EventData::SignalDeliver(SignalDeliver {
-                sig: Sig(99),
-                si_code: 0,
-                disposition: Disposition::Handler,
-                sa_flags: 0x4000_0000,
-            }),
-            EventData::Lost(Lost {
-                count: 3,
-                total: u64::MAX,
-            }),
-            EventData::SignalBurst(SignalBurst {
-                sig: Sig(10),
-                si_code: -6,
-                target: SignalTarget {
-                    group: false,
-                    pid: 1,
-                    tid: 2,
-                    ns_pid: 3,
-                    pidns: 4,
-                    comm: Comm::from("t\"\\"),
-                    start_ns: 5,
-                    disposition: Disposition::Handler,
-                },
-                blocked_count: u64::MAX,
-                first_ns: 6,
-                count: u64::MAX,
-                delivered: 1,
-                ignored: 2,
-                already_pending: 3,
-                overflow: 4,
-                lost_info: u64::MAX - 10,
-            }),
-            EventData::DeliverBurst(DeliverBurst {
-                sig: Sig(64),
-                si_code: 0,
-                disposition: Disposition::Default,
-                sa_flags: u32::MAX,
-                first_ns: 0,
-                count: 999_999,
-            }),
-        ];
-        data.into_iter()
-            .map(|data| Event {
-                ts_ns: 42,
-                task: task("we\u{7f}ird \"c\""),
-                data,
-            })
-            .collect()
-    }
+    use crate::{
+        event::*,
+        samples::{AWKWARD, kinds, task},
+    };
 
     #[test]
     fn writes_exactly_what_serde_writes() {
-        for event in samples() {
+        let events = AWKWARD.iter().enumerate().flat_map(|(i, s)| {
+            kinds(s).into_iter().map(move |data| {
+                let mut task = task(Comm::from(*s));
+                // Events replayed from logs before format 4 have no CPU.
+                task.cpu = (i % 2 == 0).then_some(i as u32);
+                Event {
+                    ts_ns: i as u64,
+                    task,
+                    data,
+                }
+            })
+        });
+        for event in events {
             let mut fast = Vec::new();
             write_event(&mut fast, &event).unwrap();
             let serde = serde_json::to_vec(&event).unwrap();
