@@ -17,7 +17,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{fixture, fixture_file, trace::root_or_skip};
+use common::{
+    fixture, fixture_file,
+    trace::{event_lines, root_or_skip},
+};
 use serde_json::Value;
 use tracer::{
     engine::{Config, Engine},
@@ -155,10 +158,7 @@ impl Finished {
     }
 
     fn events(&self) -> Vec<Event> {
-        self.text()
-            .lines()
-            .skip(1)
-            .filter(|l| l.starts_with("{\"ts_ns\""))
+        event_lines(&self.text())
             .map(|l| {
                 let event: Event = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
                 // The replay's fast reader reads the kernel's real events the same.

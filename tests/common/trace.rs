@@ -69,13 +69,10 @@ pub fn trace_env(env: &[(&str, &str)], flags: &[&str], command: &[&str]) -> Trac
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     // After the header, events (`{"ts_ns":...}`) and the engine's findings (`{"finding":...}`);
     // the rest is what the engine learned from /proc (`{"snapshot":...}`, `{"cgroup":...}`).
-    let lines = text.lines().skip(1);
-    let events = lines
-        .clone()
-        .filter(|line| line.starts_with("{\"ts_ns\""))
-        .map(parse)
-        .collect();
-    let findings = lines
+    let events = event_lines(&text).map(parse).collect();
+    let findings = text
+        .lines()
+        .skip(1)
         .filter(|line| line.starts_with("{\"finding\""))
         .map(parse)
         .collect();
@@ -85,6 +82,13 @@ pub fn trace_env(env: &[(&str, &str)], flags: &[&str], command: &[&str]) -> Trac
         findings,
         output,
     }
+}
+
+/// The event lines of a JSON Lines log (`{"ts_ns":…}`), past its header.
+pub fn event_lines(log: &str) -> impl Iterator<Item = &str> {
+    log.lines()
+        .skip(1)
+        .filter(|line| line.starts_with("{\"ts_ns\""))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(line: &str) -> T {
