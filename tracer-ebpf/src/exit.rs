@@ -143,11 +143,7 @@ fn report_release(task: Task, zombie: &ZombieRecord, kept: Kept) -> Result<(), P
         comm: parent_comm,
     };
     reap::emit(zombie, &reaper, how, released);
-    match kept {
-        // The slot is given back by the caller.
-        Kept::Slot => reap::forget_aliases(zombie),
-        Kept::Map => reap::forget(zombie, kept),
-    }
+    reap::forget(zombie, kept);
     Ok(())
 }
 

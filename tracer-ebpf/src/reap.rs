@@ -58,7 +58,7 @@ pub fn forget(zombie: &ZombieRecord, kept: Kept) {
 
 /// Drops the namespace aliases of a released zombie.
 #[inline(always)]
-pub fn forget_aliases(zombie: &ZombieRecord) {
+fn forget_aliases(zombie: &ZombieRecord) {
     let pid = zombie.header.pid;
     for i in 0..tracer_common::MAX_PID_LEVELS {
         if i as u32 >= zombie.levels {
