@@ -871,9 +871,10 @@ impl Engine {
             };
             match release {
                 Release::Now => {
+                    // The target's bit for it stays set: the target is released, so only a
+                    // later process with its pid could look, and bits are checked against
+                    // the entry's target. Clearing it would load an entry long gone cold.
                     self.signals.entries.remove(&r.key);
-                    let (target, start, sig) = (r.target, r.target_start, r.key.1);
-                    self.untrack(target, start, sig);
                 }
                 // Runs close in about the order they opened: the rest wait too.
                 Release::WhenRunsClose => break,
