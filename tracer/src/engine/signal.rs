@@ -1005,8 +1005,35 @@ fn sig_bit(sig: u32) -> u64 {
 }
 
 /// The signals whose bits are set in `mask`.
-fn sigs_of(mask: u64) -> impl Iterator<Item = u32> {
-    (0..64u32)
-        .filter(move |bit| mask & (1 << bit) != 0)
-        .map(|bit| bit + 1)
+fn sigs_of(mut mask: u64) -> impl Iterator<Item = u32> {
+    // One step per set bit, lowest first: a process is usually tracked for one signal.
+    std::iter::from_fn(move || {
+        let bit = mask.trailing_zeros();
+        (bit < 64).then(|| {
+            mask &= mask - 1;
+            bit + 1
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every signal's bit reads back as that signal, alone and in any pair, lowest first.
+    #[test]
+    fn tracked_bits_read_back_as_their_signals() {
+        for a in 1..=64u32 {
+            assert_eq!(sigs_of(sig_bit(a)).collect::<Vec<_>>(), [a]);
+            for b in a + 1..=64 {
+                let both: Vec<u32> = sigs_of(sig_bit(a) | sig_bit(b)).collect();
+                assert_eq!(both, [a, b]);
+            }
+        }
+        assert_eq!(sigs_of(0).count(), 0);
+        assert_eq!(
+            sigs_of(u64::MAX).collect::<Vec<_>>(),
+            (1..=64).collect::<Vec<_>>()
+        );
+    }
 }

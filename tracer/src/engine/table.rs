@@ -46,16 +46,80 @@ pub mod flag {
     pub const EVER_REPORTED: u16 = 1 << 12;
 }
 
-/// One exec of a process.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExecRecord {
-    pub ts_ns: u64,
-    pub filename: Box<str>,
-}
-
 /// Execs kept per process: the first and the latest ones; a process that execs in a loop
 /// does not grow its entry.
 pub const MAX_EXECS: usize = 4;
+
+/// Bytes of one exec's header in an [`ExecHistory`]: its time and its filename's length.
+const EXEC_HEADER: usize = 8 + 2;
+
+/// A process's execs (the first and the latest, [`MAX_EXECS`] at most), packed into one
+/// allocation: for each, its time (8 bytes), its filename's length (2 bytes) and the filename.
+/// Most processes exec once: one allocation per process, freed in one go at retirement.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecHistory(Box<[u8]>);
+
+impl ExecHistory {
+    /// Adds an exec; the second-oldest goes when there are already [`MAX_EXECS`]. A filename
+    /// longer than 65535 bytes (the kernel's limit is 4096) keeps its first 65535 at most.
+    pub fn push(&mut self, ts_ns: u64, filename: &str) {
+        let mut end = filename.len().min(usize::from(u16::MAX));
+        while !filename.is_char_boundary(end) {
+            end -= 1;
+        }
+        let name = &filename.as_bytes()[..end];
+        let old = &self.0[..];
+        // The record to drop to stay within MAX_EXECS: the second one.
+        let skip = if self.len() >= MAX_EXECS {
+            let first = record_len(old, 0);
+            first..first + record_len(old, first)
+        } else {
+            0..0
+        };
+        let mut bytes = Vec::with_capacity(old.len() - skip.len() + EXEC_HEADER + name.len());
+        bytes.extend_from_slice(&old[..skip.start]);
+        bytes.extend_from_slice(&old[skip.end..]);
+        bytes.extend_from_slice(&ts_ns.to_le_bytes());
+        bytes.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(name);
+        self.0 = bytes.into_boxed_slice();
+    }
+
+    /// The execs, oldest first: (time, filename).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &str)> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let bytes = &self.0[..];
+            if at >= bytes.len() {
+                return None;
+            }
+            let ts = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+            let len = record_len(bytes, at) - EXEC_HEADER;
+            let name = &bytes[at + EXEC_HEADER..at + EXEC_HEADER + len];
+            at += EXEC_HEADER + len;
+            // Only whole strs are ever pushed.
+            Some((ts, std::str::from_utf8(name).unwrap_or_default()))
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Bytes it holds.
+    pub fn bytes(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Bytes of the record at `at` in a packed history, header included.
+fn record_len(bytes: &[u8], at: usize) -> usize {
+    EXEC_HEADER + usize::from(u16::from_le_bytes([bytes[at + 8], bytes[at + 9]]))
+}
 
 /// What the table knows about one process.
 #[derive(Clone, Debug)]
@@ -101,8 +165,7 @@ pub struct Proc {
     /// release look up those entries only. A bit can outlive its entry (taken over by a later
     /// process with the same pid); the entry's target is checked.
     pub signals_tracked: u64,
-    /// Exact-size: most processes exec once, and a Vec would reserve room for four.
-    pub execs: Box<[ExecRecord]>,
+    pub execs: ExecHistory,
 }
 
 impl Proc {
@@ -134,7 +197,7 @@ impl Proc {
             comm,
             flags: 0,
             signals_tracked: 0,
-            execs: Box::default(),
+            execs: ExecHistory::default(),
         }
     }
 
@@ -151,17 +214,7 @@ impl Proc {
     }
 
     pub fn record_exec(&mut self, ts_ns: u64, filename: &str) {
-        let mut execs = std::mem::take(&mut self.execs).into_vec();
-        if execs.len() >= MAX_EXECS {
-            // Keep the first (what it started as) and the newest.
-            execs.remove(1);
-        }
-        execs.reserve_exact(1);
-        execs.push(ExecRecord {
-            ts_ns,
-            filename: filename.into(),
-        });
-        self.execs = execs.into_boxed_slice();
+        self.execs.push(ts_ns, filename);
     }
 }
 
@@ -578,13 +631,41 @@ impl Table {
 
 /// Bytes of an entry's exec history.
 pub fn exec_bytes(p: &Proc) -> usize {
-    p.execs.len() * std::mem::size_of::<ExecRecord>()
-        + p.execs.iter().map(|e| e.filename.len()).sum::<usize>()
+    p.execs.bytes()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A history keeps the first exec and the latest ones, in order, whatever their names.
+    #[test]
+    fn exec_history_keeps_the_first_and_the_latest() {
+        let mut h = ExecHistory::default();
+        assert!(h.is_empty());
+        assert_eq!(h.iter().count(), 0);
+        let names = ["/bin/sh", "", "/usr/bin/ünïcödé", "/x", "/a/b/c", "/last"];
+        for (i, name) in names.iter().enumerate() {
+            h.push(i as u64 * 10, name);
+            let got: Vec<(u64, &str)> = h.iter().collect();
+            // The first, then the newest ones that fit.
+            let keep = (i + 1).min(MAX_EXECS);
+            let mut want = vec![(0, names[0])];
+            want.extend((i + 2 - keep..=i).map(|j| (j as u64 * 10, names[j])));
+            assert_eq!(got, want, "after {} execs", i + 1);
+            assert_eq!(h.len(), keep);
+        }
+        let long = "é".repeat(40_000);
+        h.push(99, &long);
+        let (ts, name) = h.iter().last().unwrap();
+        assert_eq!(ts, 99);
+        assert_eq!(
+            name.len(),
+            65_534,
+            "cut at a char boundary within 65535 bytes"
+        );
+        assert!(long.starts_with(name));
+    }
 
     /// Incarnations inserted and retired in random order stay chained newest first, with
     /// `newer` the mirror of `older`, as a plain list per pid says they should be.
