@@ -80,8 +80,9 @@ enum Run {
 /// When the entry of a released target can go.
 enum Release {
     Now,
-    /// Once the runs its plain records may have opened have closed.
-    WhenRunsClose,
+    /// Once the runs its plain records may have opened have closed; not before the events
+    /// of this CPU reach this time (the first run still open).
+    WhenRunsClose(u32, u64),
     /// Only when idle for twice [`SETTLE_NS`] (late records may still come and matter).
     BySweep,
 }
@@ -208,6 +209,10 @@ pub struct Signals {
     untracked_runs: HashMap<(u32, u32), (u64, Run), super::table::FastHash>,
     /// Entries of released targets waiting for their runs to close, oldest first.
     released: VecDeque<Released>,
+    /// The open run the front of `released` was last found waiting for, as (CPU, the time
+    /// that CPU's events must reach for it to close): the front is not looked at again before
+    /// then. Records only move an entry's runs later, so it cannot go any sooner.
+    front_waits: Option<(u32, u64)>,
     /// Dropped signals by reason and signal, for the summary.
     pub drops: BTreeMap<(DropReason, u32), u64>,
 }
@@ -250,11 +255,18 @@ impl Signals {
         }
         self.cpu_seen_ns[i] = self.cpu_seen_ns[i].max(ts);
         !self.released.is_empty()
+            && self.front_waits.is_none_or(|(cpu, until)| {
+                self.cpu_seen_ns
+                    .get(cpu as usize)
+                    .is_some_and(|&seen| seen >= until)
+            })
     }
 
     /// Events were lost.
     pub fn lost(&mut self) {
         self.runs_uncertain = true;
+        // No run is waited for any more: the next event looks at the front again.
+        self.front_waits = None;
     }
 
     /// When the entry `e` of a released target can go.
@@ -267,12 +279,15 @@ impl Signals {
             return Release::BySweep;
         }
         let runs = [e.generate_run, e.deliver_run];
-        if runs.iter().all(|&run| closed(&self.cpu_seen_ns, run)) {
-            Release::Now
-        } else if runs.contains(&Run::Unknown) {
-            Release::BySweep
-        } else {
-            Release::WhenRunsClose
+        if runs.contains(&Run::Unknown) {
+            return Release::BySweep;
+        }
+        match runs.into_iter().find(|&run| !closed(&self.cpu_seen_ns, run)) {
+            None => Release::Now,
+            Some(Run::On { cpu, start_ns }) => {
+                Release::WhenRunsClose(cpu, start_ns.saturating_add(SIGNAL_RUN_NS))
+            }
+            Some(_) => Release::BySweep,
         }
     }
 
@@ -849,7 +864,7 @@ impl Engine {
                     self.signals.entries.remove(&key);
                     self.table.at_mut(idx).signals_tracked &= !sig_bit(sig);
                 }
-                Release::WhenRunsClose => self.signals.released.push_back(Released {
+                Release::WhenRunsClose(..) => self.signals.released.push_back(Released {
                     key,
                     target: idx,
                     target_start: start,
@@ -877,11 +892,15 @@ impl Engine {
                     self.signals.entries.remove(&r.key);
                 }
                 // Runs close in about the order they opened: the rest wait too.
-                Release::WhenRunsClose => break,
+                Release::WhenRunsClose(cpu, until) => {
+                    self.signals.front_waits = Some((cpu, until));
+                    break;
+                }
                 // A late record made it busy again, or a loss made its runs uncertain.
                 Release::BySweep => {}
             }
             self.signals.released.pop_front();
+            self.signals.front_waits = None;
         }
     }
 
