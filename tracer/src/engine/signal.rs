@@ -282,7 +282,10 @@ impl Signals {
         if runs.contains(&Run::Unknown) {
             return Release::BySweep;
         }
-        match runs.into_iter().find(|&run| !closed(&self.cpu_seen_ns, run)) {
+        match runs
+            .into_iter()
+            .find(|&run| !closed(&self.cpu_seen_ns, run))
+        {
             None => Release::Now,
             Some(Run::On { cpu, start_ns }) => {
                 Release::WhenRunsClose(cpu, start_ns.saturating_add(SIGNAL_RUN_NS))

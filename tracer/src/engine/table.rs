@@ -323,10 +323,25 @@ impl std::ops::IndexMut<usize> for Slab {
     }
 }
 
+/// Slots in [`Recent`].
+const RECENT: usize = 16;
+
+/// The latest exact lookups, one per low bits of the pid: (pid, index, start). Events come in
+/// runs about a few processes (a parent and the child it just started), and most of them find
+/// their entry here without a hash lookup.
+struct Recent([(u32, u32, u64); RECENT]);
+
+impl Default for Recent {
+    fn default() -> Self {
+        Self([(0, NONE, 0); RECENT])
+    }
+}
+
 #[derive(Default)]
 pub struct Table {
     slots: Slab,
     free: Vec<u32>,
+    recent: Recent,
     by_pid: HashMap<u32, u32, BuildHasherDefault<PidOrderHasher>>,
     /// Reaped entries in the order they were reaped: (reaped at, index, start).
     retiring: VecDeque<(u64, u32, u64)>,
@@ -384,6 +399,11 @@ impl Table {
     /// The incarnation of `pid` that started at `start_ns` (exact; or to the tick for
     /// entries read from /proc, which are then made exact).
     pub fn lookup(&mut self, pid: u32, start_ns: u64) -> Option<u32> {
+        let slot = pid as usize % RECENT;
+        let (recent_pid, recent_idx, recent_start) = self.recent.0[slot];
+        if recent_idx != NONE && recent_pid == pid && recent_start == start_ns {
+            return Some(recent_idx);
+        }
         let mut idx = *self.by_pid.get(&pid)?;
         while idx != NONE {
             let p = self.at(idx);
@@ -392,6 +412,11 @@ impl Table {
                 if p.start_ns != start_ns && start_ns != 0 {
                     p.start_ns = start_ns;
                     p.flags &= !(flag::START_FROM_PROC | flag::PLACEHOLDER);
+                }
+                // Only exact matches: a placeholder or an entry read from /proc must go
+                // through the checks above.
+                if p.start_ns == start_ns {
+                    self.recent.0[slot] = (pid, idx, start_ns);
                 }
                 return Some(idx);
             }
@@ -453,6 +478,12 @@ impl Table {
             }
             None => self.slots.push(proc) as u32,
         };
+        // A new incarnation comes first in the pid's chain: a lookup must walk it again (a
+        // placeholder matches any start).
+        let recent = &mut self.recent.0[pid as usize % RECENT];
+        if recent.0 == pid {
+            recent.1 = NONE;
+        }
         let older = self.by_pid.insert(pid, idx).unwrap_or(NONE);
         self.at_mut(idx).older = older;
         if older != NONE {
@@ -590,6 +621,10 @@ impl Table {
         // Parent links of other entries that pointed here are indexes that may be reused;
         // entries keep only children links to the living, and `orphaned_by` is checked
         // against the start time before use.
+        let recent = &mut self.recent.0[pid as usize % RECENT];
+        if recent.1 == idx {
+            recent.1 = NONE;
+        }
         self.slots[idx as usize] = None;
         self.free.push(idx);
         self.len -= 1;
@@ -665,6 +700,59 @@ mod tests {
             "cut at a char boundary within 65535 bytes"
         );
         assert!(long.starts_with(name));
+    }
+
+    /// `lookup` (which remembers recent answers) finds what a walk of the pid's chain finds,
+    /// through inserts of new incarnations, placeholders, entries read from /proc, and
+    /// retirements.
+    #[test]
+    fn lookups_agree_with_the_chain_walk() {
+        let mut table = Table::new(10);
+        let mut rng = crate::rng::Rng(0x100c);
+        let mut next = || rng.next();
+        let mut live: Vec<(u32, u32, u64)> = Vec::new();
+        let mut gone: Vec<(u32, u64)> = Vec::new();
+        let mut now = 0;
+        for step in 1..20_000u64 {
+            match next() % 8 {
+                0 | 1 => {
+                    let pid = (next() % 40) as u32;
+                    let mut p = Proc::new(pid, step * 7, Comm::default());
+                    match next() % 6 {
+                        0 => p.flags |= flag::PLACEHOLDER,
+                        1 => p.flags |= flag::START_FROM_PROC,
+                        _ => {}
+                    }
+                    live.push((pid, table.insert(p), step * 7));
+                }
+                2 if !live.is_empty() => {
+                    let (pid, idx, _) = live.swap_remove((next() % live.len() as u64) as usize);
+                    gone.push((pid, table.at(idx).start_ns));
+                    now += 1;
+                    table.retire_later(idx, now);
+                    table.retire_until(now);
+                }
+                _ => {
+                    // A start some entry has, one near it (same clock tick), a retired
+                    // entry's, or any.
+                    let (pid, start) = match (live.is_empty(), next() % 4) {
+                        (_, 3) if !gone.is_empty() => gone[(next() % gone.len() as u64) as usize],
+                        (false, 0) => {
+                            let (pid, idx, _) = live[(next() % live.len() as u64) as usize];
+                            (pid, table.at(idx).start_ns)
+                        }
+                        (false, 1) => {
+                            let (pid, _, start) = live[(next() % live.len() as u64) as usize];
+                            (pid, start / 10 * 10 + next() % 10)
+                        }
+                        _ => ((next() % 40) as u32, next() % (step * 7 + 1)),
+                    };
+                    let want = table.find(pid, start).map(|p| p as *const Proc);
+                    let got = table.lookup(pid, start).map(|i| table.at(i) as *const Proc);
+                    assert_eq!(got, want, "pid {pid} start {start} at step {step}");
+                }
+            }
+        }
     }
 
     /// Incarnations inserted and retired in random order stay chained newest first, with
