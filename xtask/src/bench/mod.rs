@@ -41,7 +41,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2)]
     pub saturation_repeats: u32,
     /// Rounds of the engine section (engine alone, replay, live-process memory).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     pub engine_repeats: u32,
     /// Churned processes in the log `tracer replay` reads for its lines/s (3 lines each).
     #[arg(long, default_value_t = 1_000_000)]
