@@ -80,9 +80,9 @@ enum Run {
 /// When the entry of a released target can go.
 enum Release {
     Now,
-    /// Once the runs its plain records may have opened have closed; not before the events
-    /// of this CPU reach this time (the first run still open).
-    WhenRunsClose(u32, u64),
+    /// Once the runs its plain records may have opened have closed; not before this one (the
+    /// first still open).
+    WhenRunsClose(Run),
     /// Only when idle for twice [`SETTLE_NS`] (late records may still come and matter).
     BySweep,
 }
@@ -209,10 +209,10 @@ pub struct Signals {
     untracked_runs: HashMap<(u32, u32), (u64, Run), super::table::FastHash>,
     /// Entries of released targets waiting for their runs to close, oldest first.
     released: VecDeque<Released>,
-    /// The open run the front of `released` was last found waiting for, as (CPU, the time
-    /// that CPU's events must reach for it to close): the front is not looked at again before
-    /// then. Records only move an entry's runs later, so it cannot go any sooner.
-    front_waits: Option<(u32, u64)>,
+    /// The open run the front of `released` was last found waiting for: the front is not
+    /// looked at again before it closes. Records only move an entry's runs later, so it
+    /// cannot go any sooner.
+    front_waits: Option<Run>,
     /// Dropped signals by reason and signal, for the summary.
     pub drops: BTreeMap<(DropReason, u32), u64>,
 }
@@ -244,7 +244,8 @@ impl Signals {
     }
 
     /// A record from `cpu` at `ts` was read: whatever that CPU counted before `ts` has been
-    /// written. True when released targets wait for runs to close.
+    /// written. True when a released target's entry may now go: the run the oldest one waits
+    /// for has closed, or it waits for none known.
     pub fn saw_cpu(&mut self, cpu: Option<u32>, ts: u64) -> bool {
         let Some(cpu) = known_cpu(cpu) else {
             return false;
@@ -255,11 +256,9 @@ impl Signals {
         }
         self.cpu_seen_ns[i] = self.cpu_seen_ns[i].max(ts);
         !self.released.is_empty()
-            && self.front_waits.is_none_or(|(cpu, until)| {
-                self.cpu_seen_ns
-                    .get(cpu as usize)
-                    .is_some_and(|&seen| seen >= until)
-            })
+            && self
+                .front_waits
+                .is_none_or(|run| closed(&self.cpu_seen_ns, run))
     }
 
     /// Events were lost.
@@ -287,10 +286,7 @@ impl Signals {
             .find(|&run| !closed(&self.cpu_seen_ns, run))
         {
             None => Release::Now,
-            Some(Run::On { cpu, start_ns }) => {
-                Release::WhenRunsClose(cpu, start_ns.saturating_add(SIGNAL_RUN_NS))
-            }
-            Some(_) => Release::BySweep,
+            Some(open) => Release::WhenRunsClose(open),
         }
     }
 
@@ -895,8 +891,8 @@ impl Engine {
                     self.signals.entries.remove(&r.key);
                 }
                 // Runs close in about the order they opened: the rest wait too.
-                Release::WhenRunsClose(cpu, until) => {
-                    self.signals.front_waits = Some((cpu, until));
+                Release::WhenRunsClose(open) => {
+                    self.signals.front_waits = Some(open);
                     break;
                 }
                 // A late record made it busy again, or a loss made its runs uncertain.

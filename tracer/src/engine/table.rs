@@ -218,6 +218,9 @@ impl Proc {
     }
 }
 
+/// The multiplier of the engine's hashers (2^64 / golden ratio).
+const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// Hashes a pid: pids are dense small integers, so one multiply spreads them well and costs
 /// a fraction of SipHash (the engine does one lookup per event).
 #[derive(Default)]
@@ -230,16 +233,16 @@ impl Hasher for PidHasher {
 
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(MIX);
         }
     }
 
     fn write_u32(&mut self, n: u32) {
-        self.0 = (u64::from(n) ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = (u64::from(n) ^ self.0).wrapping_mul(MIX);
     }
 
     fn write_u64(&mut self, n: u64) {
-        self.0 = (n ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = (n ^ self.0).wrapping_mul(MIX);
     }
 }
 
@@ -262,16 +265,16 @@ impl Hasher for PidOrderHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Not used with pids; any key still hashes.
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
+        // Not used with pids; any other key hashes as PidHasher hashes it.
+        let mut h = PidHasher(self.0);
+        h.write(bytes);
+        self.0 = h.finish();
     }
 
     fn write_u32(&mut self, n: u32) {
         const TAG: u64 = 0x7F << 57;
         let n = u64::from(n);
-        self.0 = n | (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) & TAG);
+        self.0 = n | (n.wrapping_mul(MIX) & TAG);
     }
 }
 
