@@ -1366,6 +1366,24 @@ fn released_targets_entry_goes_when_no_burst_can_come() {
     e.feed(&later(1, 11));
     assert_eq!(e.signal_entries(), 0);
 
+    // The delivery's CPU never writes again: its run is not seen to close, and the entry goes
+    // when it has been idle for as long as the engine allows late records.
+    let mut e = Engine::new(Config::default());
+    run(&mut e, &sent_delivered_exited_reaped(&init, &a, &b));
+    e.feed(&later(0, 11));
+    e.feed(&later(0, 1_500));
+    assert_eq!(
+        e.signal_entries(),
+        1,
+        "the delivery's CPU wrote nothing since"
+    );
+    e.feed(&later(0, 3_100));
+    assert_eq!(
+        e.signal_entries(),
+        0,
+        "the delivery's CPU silent for twice SETTLE_NS"
+    );
+
     let mut events = sent_delivered_exited_reaped(&init, &a, &b);
     for event in &mut events {
         event.task.cpu = None;

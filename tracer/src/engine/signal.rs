@@ -87,11 +87,11 @@ enum Release {
     BySweep,
 }
 
-/// An entry whose target was released, let go once no burst can come for it.
+/// The entry of a released target, kept out of `entries` until no burst can come for it.
 struct Released {
     key: (u32, u32),
-    target: u32,
-    target_start: u64,
+    /// Taken back into `entries` when a late record for its target came after all.
+    entry: Option<Entry>,
 }
 
 /// One (target, signal): what was sent and not yet seen delivered, and what is needed to match
@@ -161,6 +161,14 @@ impl Entry {
         })
     }
 
+    /// The latest send, delivery or credit seen, or the target's exit.
+    fn last_seen_ns(&self) -> u64 {
+        self.sent_ns
+            .max(self.delivered_ns)
+            .max(self.credit_ns)
+            .max(self.gone_ns.unwrap_or(0))
+    }
+
     /// Nothing pending, merged, assumed or credited: only a late burst could still change it.
     fn idle(&self) -> bool {
         self.pending == 0
@@ -207,7 +215,11 @@ pub struct Signals {
     /// Runs of plain sends that made no entry (a fatal default signal, an ignored one), which
     /// an entry made later must know of: (target pid, signal) → (target start, run).
     untracked_runs: HashMap<(u32, u32), (u64, Run), super::table::FastHash>,
-    /// Entries of released targets waiting for their runs to close, oldest first.
+    /// Entries of released targets waiting for their runs to close, oldest first. They are
+    /// moved here, out of `entries`, when their target is released: `entries` then holds only
+    /// what live targets need, and stays small and in cache however many wait here, and they
+    /// are let go in the order they came. A late record for a released target looks here
+    /// (its bit in [`Proc::signals_tracked`](super::table::Proc::signals_tracked) says to).
     released: VecDeque<Released>,
     /// The open run the front of `released` was last found waiting for: the front is not
     /// looked at again before it closes. Records only move an entry's runs later, so it
@@ -238,9 +250,9 @@ impl Signals {
         self.entries.values().filter(|e| e.pending > 0).count()
     }
 
-    /// (target, signal) entries held, pending or not.
+    /// (target, signal) entries held, pending or not, those of released targets included.
     pub fn entries_len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.released.iter().filter(|r| r.entry.is_some()).count()
     }
 
     /// A record from `cpu` at `ts` was read: whatever that CPU counted before `ts` has been
@@ -255,7 +267,9 @@ impl Signals {
             self.cpu_seen_ns.resize(i + 1, 0);
         }
         self.cpu_seen_ns[i] = self.cpu_seen_ns[i].max(ts);
+        // After a loss no run is known to close: the sweep lets them go.
         !self.released.is_empty()
+            && !self.runs_uncertain
             && self
                 .front_waits
                 .is_none_or(|run| closed(&self.cpu_seen_ns, run))
@@ -609,6 +623,10 @@ impl Engine {
             // hints, checked against the entry's target before use.
             self.conclude(pid, sig, ts, out);
         }
+        if let Some(e) = self.take_released(pid, sig, target, target_start) {
+            self.signals.entries.insert((pid, sig), e);
+            return false;
+        }
         let p = self.table.at(target);
         let gone_ns = p.has(flag::EXITED).then_some(p.exit_ns);
         let entry = Entry {
@@ -636,6 +654,22 @@ impl Engine {
         self.signals.entries.insert((pid, sig), entry);
         self.table.at_mut(target).signals_tracked |= sig_bit(sig);
         true
+    }
+
+    /// The entry of released target `target` for `sig`, if it waits in `released`: a record
+    /// written late for it came after all.
+    fn take_released(&mut self, pid: u32, sig: u32, target: u32, start: u64) -> Option<Entry> {
+        let p = self.table.at(target);
+        if !p.has(flag::REAPED) || p.signals_tracked & sig_bit(sig) == 0 {
+            return None;
+        }
+        let found = self.signals.released.iter_mut().rev().find(|r| {
+            r.key == (pid, sig)
+                && r.entry
+                    .as_ref()
+                    .is_some_and(|e| e.target == target && e.target_start == start)
+        })?;
+        found.entry.take()
     }
 
     /// An entry whose target is gone got something pending: settle it `SETTLE_NS` after the
@@ -863,40 +897,34 @@ impl Engine {
                     self.signals.entries.remove(&key);
                     self.table.at_mut(idx).signals_tracked &= !sig_bit(sig);
                 }
-                Release::WhenRunsClose(..) => self.signals.released.push_back(Released {
-                    key,
-                    target: idx,
-                    target_start: start,
-                }),
+                Release::WhenRunsClose(..) => {
+                    let entry = self.signals.entries.remove(&key);
+                    self.signals.released.push_back(Released { key, entry });
+                }
                 Release::BySweep => {}
             }
         }
     }
 
     /// Lets go the entries of released targets whose runs have closed since, oldest first.
+    ///
+    /// The target's bit for an entry let go stays set: the target is released, so only a late
+    /// record for it or a later process with its pid could look, and bits are checked against
+    /// what is found. Clearing it would load a target entry long gone cold.
     pub(super) fn let_go_released(&mut self) {
         while let Some(r) = self.signals.released.front() {
-            let release = match self.signals.entries.get(&r.key) {
-                Some(e) if e.target == r.target && e.target_start == r.target_start => {
-                    self.signals.release(e)
+            // None: a late record took it back.
+            if let Some(e) = &r.entry {
+                match self.signals.release(e) {
+                    Release::Now => {}
+                    // Runs close in about the order they opened: the rest wait too.
+                    Release::WhenRunsClose(open) => {
+                        self.signals.front_waits = Some(open);
+                        break;
+                    }
+                    // A loss made its runs uncertain: the sweep lets it go.
+                    Release::BySweep => break,
                 }
-                // Gone already (swept), or the pid's entry is another process's now.
-                _ => Release::BySweep,
-            };
-            match release {
-                Release::Now => {
-                    // The target's bit for it stays set: the target is released, so only a
-                    // later process with its pid could look, and bits are checked against
-                    // the entry's target. Clearing it would load an entry long gone cold.
-                    self.signals.entries.remove(&r.key);
-                }
-                // Runs close in about the order they opened: the rest wait too.
-                Release::WhenRunsClose(open) => {
-                    self.signals.front_waits = Some(open);
-                    break;
-                }
-                // A late record made it busy again, or a loss made its runs uncertain.
-                Release::BySweep => {}
             }
             self.signals.released.pop_front();
             self.signals.front_waits = None;
@@ -972,12 +1000,10 @@ impl Engine {
         };
         let mut gone = Vec::new();
         self.signals.entries.retain(|&(_, sig), e| {
-            let last = e
-                .sent_ns
-                .max(e.delivered_ns)
-                .max(e.credit_ns)
-                .max(e.gone_ns.unwrap_or(0));
-            let idle = e.pending == 0 && e.merged == 0 && !e.settle_scheduled && last < horizon;
+            let idle = e.pending == 0
+                && e.merged == 0
+                && !e.settle_scheduled
+                && e.last_seen_ns() < horizon;
             if idle {
                 gone.push((e.target, e.target_start, sig));
             }
@@ -985,6 +1011,21 @@ impl Engine {
         });
         for (target, start, sig) in gone {
             self.untrack(target, start, sig);
+        }
+        // Released targets' entries idle as long, whose runs were not seen to close (their
+        // CPU wrote nothing since, or events were lost). Their release order is about the
+        // order they went idle in.
+        let before = self.signals.released.len();
+        while self
+            .signals
+            .released
+            .front()
+            .is_some_and(|r| r.entry.as_ref().is_none_or(|e| e.last_seen_ns() < horizon))
+        {
+            self.signals.released.pop_front();
+        }
+        if self.signals.released.len() != before {
+            self.signals.front_waits = None;
         }
         let seen = &self.signals.cpu_seen_ns;
         self.signals
