@@ -30,7 +30,7 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BTreeMap, BinaryHeap, HashMap, VecDeque},
+    collections::{BTreeMap, BinaryHeap, HashMap, VecDeque, hash_map},
 };
 
 use tracer_common::SIGNAL_RUN_NS;
@@ -284,24 +284,7 @@ impl Signals {
 
     /// When the entry `e` of a released target can go.
     fn release(&self, e: &Entry) -> Release {
-        if e.gone_ns.is_none() {
-            // Its exit was never seen: no late record waits for it.
-            return Release::Now;
-        }
-        if self.runs_uncertain || !e.idle() {
-            return Release::BySweep;
-        }
-        let runs = [e.generate_run, e.deliver_run];
-        if runs.contains(&Run::Unknown) {
-            return Release::BySweep;
-        }
-        match runs
-            .into_iter()
-            .find(|&run| !closed(&self.cpu_seen_ns, run))
-        {
-            None => Release::Now,
-            Some(open) => Release::WhenRunsClose(open),
-        }
+        release(e, self.runs_uncertain, &self.cpu_seen_ns)
     }
 
     /// `run` after a plain record from `cpu` at `ts`.
@@ -318,6 +301,25 @@ impl Signals {
             run if closed(&self.cpu_seen_ns, run) => Run::On { cpu, start_ns: ts },
             _ => Run::Unknown,
         }
+    }
+}
+
+/// When the entry `e` of a released target can go, as [`Signals::release`] says.
+fn release(e: &Entry, runs_uncertain: bool, cpu_seen_ns: &[u64]) -> Release {
+    if e.gone_ns.is_none() {
+        // Its exit was never seen: no late record waits for it.
+        return Release::Now;
+    }
+    if runs_uncertain || !e.idle() {
+        return Release::BySweep;
+    }
+    let runs = [e.generate_run, e.deliver_run];
+    if runs.contains(&Run::Unknown) {
+        return Release::BySweep;
+    }
+    match runs.into_iter().find(|&run| !closed(cpu_seen_ns, run)) {
+        None => Release::Now,
+        Some(open) => Release::WhenRunsClose(open),
     }
 }
 
@@ -888,18 +890,27 @@ impl Engine {
         // Its own entries only, not a pass over the whole system's.
         for sig in sigs_of(tracked) {
             let key = (pid, sig);
-            let release = match self.signals.entries.get(&key) {
-                Some(e) if e.target == idx && e.target_start == start => self.signals.release(e),
-                _ => continue,
+            let Signals {
+                entries,
+                released,
+                runs_uncertain,
+                cpu_seen_ns,
+                ..
+            } = &mut self.signals;
+            let hash_map::Entry::Occupied(e) = entries.entry(key) else {
+                continue;
             };
-            match release {
+            if e.get().target != idx || e.get().target_start != start {
+                continue;
+            }
+            match release(e.get(), *runs_uncertain, cpu_seen_ns) {
                 Release::Now => {
-                    self.signals.entries.remove(&key);
+                    e.remove();
                     self.table.at_mut(idx).signals_tracked &= !sig_bit(sig);
                 }
                 Release::WhenRunsClose(..) => {
-                    let entry = self.signals.entries.remove(&key);
-                    self.signals.released.push_back(Released { key, entry });
+                    let entry = Some(e.remove());
+                    released.push_back(Released { key, entry });
                 }
                 Release::BySweep => {}
             }
