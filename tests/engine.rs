@@ -1341,6 +1341,11 @@ fn released_targets_entry_waits_for_a_burst_its_run_may_write() {
     let d = drops(&f);
     assert_eq!(d.len(), 1, "{f:?}");
     assert_eq!((d[0].reason, d[0].count), (DropReason::Coalesced, Some(1)));
+    assert_eq!((d[0].sender.pid, d[0].target.pid), (a.pid, b.pid));
+    assert_eq!(
+        d[0].target.start_ns, b.start,
+        "the target as the table still has it"
+    );
 }
 
 /// Once both CPUs wrote a record `SIGNAL_RUN_NS` after the records that opened runs, no burst

@@ -91,7 +91,76 @@ enum Release {
 struct Released {
     key: (u32, u32),
     /// Taken back into `entries` when a late record for its target came after all.
-    entry: Option<Entry>,
+    entry: Option<Idle>,
+}
+
+/// What an idle entry (see [`Entry::idle`]) holds that a late record can still need: the
+/// rest is about the instance it last tracked, which a record that makes one pending sets
+/// anew (and one merged into the instance seen delivered reports with its own sender).
+#[derive(Clone, Copy, Debug)]
+struct Idle {
+    target: u32,
+    target_start: u64,
+    gone_ns: Option<u64>,
+    delivered_ns: u64,
+    sent_ns: u64,
+    credit_ns: u64,
+    generate_run: Run,
+    deliver_run: Run,
+}
+
+impl Idle {
+    fn of(e: &Entry) -> Self {
+        debug_assert!(e.idle());
+        Self {
+            target: e.target,
+            target_start: e.target_start,
+            gone_ns: e.gone_ns,
+            delivered_ns: e.delivered_ns,
+            sent_ns: e.sent_ns,
+            credit_ns: e.credit_ns,
+            generate_run: e.generate_run,
+            deliver_run: e.deliver_run,
+        }
+    }
+
+    /// As [`Entry::last_seen_ns`].
+    fn last_seen_ns(&self) -> u64 {
+        last_seen_ns(
+            self.sent_ns,
+            self.delivered_ns,
+            self.credit_ns,
+            self.gone_ns,
+        )
+    }
+
+    /// When it can go (its target released): once no burst can come for it.
+    fn release(&self, runs_uncertain: bool, cpu_seen_ns: &[u64]) -> Release {
+        if self.gone_ns.is_none() {
+            // Its exit was never seen: no late record waits for it.
+            return Release::Now;
+        }
+        let runs = [self.generate_run, self.deliver_run];
+        if runs_uncertain || runs.contains(&Run::Unknown) {
+            return Release::BySweep;
+        }
+        match runs.into_iter().find(|&run| !closed(cpu_seen_ns, run)) {
+            None => Release::Now,
+            Some(open) => Release::WhenRunsClose(open),
+        }
+    }
+
+    /// The entry again, with no instance.
+    fn entry(self) -> Entry {
+        Entry {
+            delivered_ns: self.delivered_ns,
+            sent_ns: self.sent_ns,
+            credit_ns: self.credit_ns,
+            generate_run: self.generate_run,
+            deliver_run: self.deliver_run,
+            ..Entry::new(self.target, self.target_start, self.gone_ns)
+        }
+    }
 }
 
 /// One (target, signal): what was sent and not yet seen delivered, and what is needed to match
@@ -135,6 +204,32 @@ struct Entry {
 }
 
 impl Entry {
+    /// An entry about process `target` that has seen nothing yet.
+    fn new(target: u32, target_start: u64, gone_ns: Option<u64>) -> Self {
+        Self {
+            target,
+            target_start,
+            first_ns: 0,
+            sender: Engine::unknown_ref(0, Comm::from("?")),
+            si_code: 0,
+            disposition: Disposition::Default,
+            blocked: false,
+            blocked_reported: false,
+            pending: 0,
+            assumed: 0,
+            assumed_ns: 0,
+            merged: 0,
+            credit: 0,
+            credit_ns: 0,
+            delivered_ns: 0,
+            sent_ns: 0,
+            gone_ns,
+            settle_scheduled: false,
+            generate_run: Run::None,
+            deliver_run: Run::None,
+        }
+    }
+
     /// A finding about the instance this entry tracks (its sender, si_code, disposition),
     /// pending from its `first_ns` until `until_ns`.
     fn dropped(
@@ -163,10 +258,12 @@ impl Entry {
 
     /// The latest send, delivery or credit seen, or the target's exit.
     fn last_seen_ns(&self) -> u64 {
-        self.sent_ns
-            .max(self.delivered_ns)
-            .max(self.credit_ns)
-            .max(self.gone_ns.unwrap_or(0))
+        last_seen_ns(
+            self.sent_ns,
+            self.delivered_ns,
+            self.credit_ns,
+            self.gone_ns,
+        )
     }
 
     /// Nothing pending, merged, assumed or credited: only a late burst could still change it.
@@ -283,8 +380,8 @@ impl Signals {
     }
 
     /// When the entry `e` of a released target can go.
-    fn release(&self, e: &Entry) -> Release {
-        release(e, self.runs_uncertain, &self.cpu_seen_ns)
+    fn release(&self, e: &Idle) -> Release {
+        e.release(self.runs_uncertain, &self.cpu_seen_ns)
     }
 
     /// `run` after a plain record from `cpu` at `ts`.
@@ -304,23 +401,23 @@ impl Signals {
     }
 }
 
-/// When the entry `e` of a released target can go, as [`Signals::release`] says.
+/// When the entry `e` of a released target can go: at once when its target's exit was never
+/// seen, by the sweep while it is still busy, else as [`Idle::release`] says.
 fn release(e: &Entry, runs_uncertain: bool, cpu_seen_ns: &[u64]) -> Release {
-    if e.gone_ns.is_none() {
+    match e.gone_ns {
         // Its exit was never seen: no late record waits for it.
-        return Release::Now;
-    }
-    if runs_uncertain || !e.idle() {
-        return Release::BySweep;
-    }
-    let runs = [e.generate_run, e.deliver_run];
-    if runs.contains(&Run::Unknown) {
-        return Release::BySweep;
-    }
-    match runs.into_iter().find(|&run| !closed(cpu_seen_ns, run)) {
         None => Release::Now,
-        Some(open) => Release::WhenRunsClose(open),
+        Some(_) if !e.idle() => Release::BySweep,
+        Some(_) => Idle::of(e).release(runs_uncertain, cpu_seen_ns),
     }
+}
+
+/// The latest of an entry's times.
+fn last_seen_ns(sent_ns: u64, delivered_ns: u64, credit_ns: u64, gone_ns: Option<u64>) -> u64 {
+    sent_ns
+        .max(delivered_ns)
+        .max(credit_ns)
+        .max(gone_ns.unwrap_or(0))
 }
 
 /// `cpu`, unless absent or beyond [`MAX_CPUS`].
@@ -626,33 +723,15 @@ impl Engine {
             self.conclude(pid, sig, ts, out);
         }
         if let Some(e) = self.take_released(pid, sig, target, target_start) {
-            self.signals.entries.insert((pid, sig), e);
+            self.signals.entries.insert((pid, sig), e.entry());
             return false;
         }
         let p = self.table.at(target);
-        let gone_ns = p.has(flag::EXITED).then_some(p.exit_ns);
-        let entry = Entry {
+        let entry = Entry::new(
             target,
             target_start,
-            first_ns: 0,
-            sender: Self::unknown_ref(0, Comm::from("?")),
-            si_code: 0,
-            disposition: Disposition::Default,
-            blocked: false,
-            blocked_reported: false,
-            pending: 0,
-            assumed: 0,
-            assumed_ns: 0,
-            merged: 0,
-            credit: 0,
-            credit_ns: 0,
-            delivered_ns: 0,
-            sent_ns: 0,
-            gone_ns,
-            settle_scheduled: false,
-            generate_run: Run::None,
-            deliver_run: Run::None,
-        };
+            p.has(flag::EXITED).then_some(p.exit_ns),
+        );
         self.signals.entries.insert((pid, sig), entry);
         self.table.at_mut(target).signals_tracked |= sig_bit(sig);
         true
@@ -660,7 +739,7 @@ impl Engine {
 
     /// The entry of released target `target` for `sig`, if it waits in `released`: a record
     /// written late for it came after all.
-    fn take_released(&mut self, pid: u32, sig: u32, target: u32, start: u64) -> Option<Entry> {
+    fn take_released(&mut self, pid: u32, sig: u32, target: u32, start: u64) -> Option<Idle> {
         let p = self.table.at(target);
         if !p.has(flag::REAPED) || p.signals_tracked & sig_bit(sig) == 0 {
             return None;
@@ -909,7 +988,7 @@ impl Engine {
                     self.table.at_mut(idx).signals_tracked &= !sig_bit(sig);
                 }
                 Release::WhenRunsClose(..) => {
-                    let entry = Some(e.remove());
+                    let entry = Some(Idle::of(&e.remove()));
                     released.push_back(Released { key, entry });
                 }
                 Release::BySweep => {}
