@@ -206,29 +206,36 @@ impl Engine {
     /// Processes one event and the deadlines that passed before it: what a replay or live
     /// tracer calls per event. Findings come in time order.
     pub fn feed(&mut self, event: &Event) -> Vec<Finding> {
-        let mut out = self.tick(event.ts_ns);
-        out.extend(self.observe(event));
+        let mut out = Vec::new();
+        self.tick_into(event.ts_ns, &mut out);
+        self.observe_into(event, &mut out);
         out
     }
 
     /// Fires the deadlines that have passed by `now_ns` (zombie-after, blocked-after) and
     /// retires entries past the retention window.
     pub fn tick(&mut self, now_ns: u64) -> Vec<Finding> {
-        self.now = self.now.max(now_ns);
         let mut out = Vec::new();
+        self.tick_into(now_ns, &mut out);
+        out
+    }
+
+    /// [`tick`](Self::tick), its findings added to `out`.
+    fn tick_into(&mut self, now_ns: u64, out: &mut Vec<Finding>) {
+        self.now = self.now.max(now_ns);
+        let from = out.len();
         if self.zombies.next_deadline().is_some_and(|d| d <= self.now) {
-            self.zombie_deadlines(&mut out);
+            self.zombie_deadlines(out);
         }
         if self.signals.next_deadline().is_some_and(|d| d <= self.now) {
-            self.blocked_deadlines(&mut out);
-            self.settle_deadlines(&mut out);
+            self.blocked_deadlines(out);
+            self.settle_deadlines(out);
         }
         self.sweep_signals();
         if let Some(cutoff) = self.now.checked_sub(self.config.retention_ns) {
             self.table.retire_until(cutoff);
         }
-        self.count(&mut out);
-        out
+        self.count(out, from);
     }
 
     /// The end of the input: closes what is still open (bursts of merged signals, targets gone
@@ -236,23 +243,28 @@ impl Engine {
     pub fn finish(&mut self) -> Vec<Finding> {
         let mut out = Vec::new();
         self.flush_bursts(&mut out);
-        self.count(&mut out);
+        self.count(&mut out, 0);
         out
     }
 
-    /// Drops the findings outside the scope and counts the rest for the summary; inline,
-    /// since nearly every event has none.
+    /// Drops the findings from `from` on outside the scope and counts the rest for the
+    /// summary; inline, since nearly every event has none.
     #[inline]
-    fn count(&mut self, findings: &mut Vec<Finding>) {
-        if !findings.is_empty() {
-            self.count_some(findings);
+    fn count(&mut self, findings: &mut Vec<Finding>, from: usize) {
+        if findings.len() > from {
+            self.count_some(findings, from);
         }
     }
 
-    fn count_some(&mut self, findings: &mut Vec<Finding>) {
+    fn count_some(&mut self, findings: &mut Vec<Finding>, from: usize) {
         if let Some(scope) = &self.scope {
-            findings.retain(|f| f.pids().any(|pid| scope.contains(&pid)));
+            let mut i = 0;
+            findings.retain(|f| {
+                i += 1;
+                i <= from || f.pids().any(|pid| scope.contains(&pid))
+            });
         }
+        let findings = &findings[from..];
         for f in findings.iter() {
             *self.counters.findings.entry(f.kind()).or_default() += 1;
         }
@@ -265,6 +277,13 @@ impl Engine {
 
     /// Updates the table with one event; returns the findings it causes.
     pub fn observe(&mut self, event: &Event) -> Vec<Finding> {
+        let mut out = Vec::new();
+        self.observe_into(event, &mut out);
+        out
+    }
+
+    /// [`observe`](Self::observe), its findings added to `out`.
+    fn observe_into(&mut self, event: &Event, out: &mut Vec<Finding>) {
         self.now = self.now.max(event.ts_ns);
         self.last_event_ns = self.last_event_ns.max(event.ts_ns);
         self.start_ns.get_or_insert(event.ts_ns);
@@ -272,7 +291,7 @@ impl Engine {
             self.let_go_released();
         }
         self.counters.events[event.data.kind() as usize] += 1;
-        let mut out = Vec::new();
+        let from = out.len();
         match &event.data {
             EventData::Fork(fork) if !fork.thread => self.on_fork(event, fork),
             EventData::Fork(_) => {
@@ -287,7 +306,7 @@ impl Engine {
             EventData::Exit(exit) => {
                 let idx = self.process(&event.task, event.ts_ns);
                 if exit.process {
-                    self.on_exit(idx, event.ts_ns, exit.status.status, &mut out);
+                    self.on_exit(idx, event.ts_ns, exit.status.status, out);
                 }
             }
             EventData::Wait(wait) => {
@@ -304,19 +323,18 @@ impl Engine {
                     p.last_wait_any_ns = event.ts_ns;
                 }
             }
-            EventData::Reap(reap) => self.on_reap(event, reap, &mut out),
-            EventData::Signal(sig) => self.on_signal(event, sig, &mut out),
-            EventData::SignalDeliver(d) => self.on_deliver(event, d, &mut out),
-            EventData::SignalBurst(b) => self.on_signal_burst(event, b, &mut out),
-            EventData::DeliverBurst(d) => self.on_deliver_burst(event, d, &mut out),
+            EventData::Reap(reap) => self.on_reap(event, reap, out),
+            EventData::Signal(sig) => self.on_signal(event, sig, out),
+            EventData::SignalDeliver(d) => self.on_deliver(event, d, out),
+            EventData::SignalBurst(b) => self.on_signal_burst(event, b, out),
+            EventData::DeliverBurst(d) => self.on_deliver_burst(event, d, out),
             EventData::Lost(lost) => {
                 self.counters.lost = self.counters.lost.saturating_add(lost.count);
                 self.needs_reconcile = true;
                 self.signals.lost();
             }
         }
-        self.count(&mut out);
-        out
+        self.count(out, from);
     }
 
     /// The entry an event header names, created from the header when the table does not
@@ -582,7 +600,7 @@ impl Engine {
                 }
             }
         }
-        self.count(&mut out);
+        self.count(&mut out, 0);
         out
     }
 
