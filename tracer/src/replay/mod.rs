@@ -42,8 +42,8 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
-    let input: Box<dyn Read> = if args.file.as_os_str() == "-" {
-        Box::new(io::stdin().lock())
+    let input: Box<dyn Read + Send> = if args.file.as_os_str() == "-" {
+        Box::new(io::stdin())
     } else {
         Box::new(
             File::open(&args.file)
@@ -75,9 +75,29 @@ impl std::fmt::Display for Replayed {
     }
 }
 
-/// Replays the log read from `input` (named `name` in messages) into `out`.
+/// Events and observations in log order, as the reading thread hands them on.
+enum Item {
+    Event(Event),
+    Observation(Observation),
+}
+
+/// Items handed on at a time: few enough to keep memory small, enough that the two threads
+/// rarely wait for each other.
+const BATCH: usize = 1024;
+/// Batches in flight between the two threads.
+const BATCHES: usize = 4;
+
+/// How reading the log ended.
+struct ReadEnd {
+    lines: u64,
+    truncated: Option<u64>,
+}
+
+/// Replays the log read from `input` (named `name` in messages) into `out`. One thread reads
+/// and parses the lines, the calling one runs the engine and writes the output: the same
+/// output, in the same order, as one thread doing both.
 pub fn replay(
-    input: Box<dyn Read>,
+    input: Box<dyn Read + Send>,
     name: &Path,
     format: Format,
     config: Config,
@@ -95,14 +115,69 @@ pub fn replay(
         Format::Json => Box::new(JsonSink::with_header(out, &header)?),
     };
     let mut engine = Engine::new(config);
-    let mut lineno = 1u64;
-    let mut truncated = None;
     let emit = |sink: &mut Box<dyn Sink>, findings: Vec<Finding>| -> Result<()> {
         for f in &findings {
             sink.finding(f).context("writing the output")?;
         }
         Ok(())
     };
+    let name = name.to_string();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(BATCHES);
+    let (written, read) = std::thread::scope(|scope| {
+        let reader = std::thread::Builder::new()
+            .name("replay-reader".into())
+            .spawn_scoped(scope, || read_items(lines, &name, tx))
+            .context("starting the replay's reading thread")?;
+        // `rx` goes with this closure: a failed write stops the reader at its next batch.
+        let (engine, sink) = (&mut engine, &mut sink);
+        let written = (move || -> Result<()> {
+            for batch in rx {
+                for item in batch {
+                    match item {
+                        Item::Observation(observation) => {
+                            sink.observation(&observation)
+                                .context("writing the output")?;
+                            emit(sink, engine.apply(&observation))?;
+                        }
+                        Item::Event(event) => {
+                            emit(sink, engine.tick(event.ts_ns))?;
+                            sink.event(&event).context("writing the output")?;
+                            emit(sink, engine.observe(&event))?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the replay's reading thread failed")));
+        anyhow::Ok((written, read))
+    })?;
+    // A write error first: the reader stopped because of it.
+    written?;
+    let ReadEnd { lines, truncated } = read?;
+    emit(&mut sink, engine.finish())?;
+    sink.flush().context("writing the output")?;
+    Ok(Replayed {
+        summary: engine.summary(),
+        lines,
+        truncated,
+    })
+}
+
+/// Reads and parses the lines after the header, handing them on in batches; ends at the end
+/// of the log, at a line cut short (the writer stopped mid-line), at a malformed line (the
+/// error names it), or when the other side stopped taking batches.
+fn read_items(
+    mut lines: Lines<Box<dyn Read + Send>>,
+    name: &str,
+    tx: std::sync::mpsc::SyncSender<Vec<Item>>,
+) -> Result<ReadEnd> {
+    let reading = || format!("reading {name}");
+    let mut lineno = 1u64;
+    let mut truncated = None;
+    let mut batch = Vec::with_capacity(BATCH);
     while let Some(line) = lines.next_line().with_context(reading)? {
         lineno += 1;
         let complete = line.last() == Some(&b'\n');
@@ -110,39 +185,49 @@ pub fn replay(
         if text.is_empty() || is_derived(text) {
             continue;
         }
-        if Observation::is_observation(text) {
-            let observation: Observation = match serde_json::from_slice(text) {
-                Ok(observation) => observation,
+        let item = if Observation::is_observation(text) {
+            match serde_json::from_slice(text) {
+                Ok(observation) => Item::Observation(observation),
                 Err(_) if !complete => {
                     truncated = Some(lineno);
                     cut_short(&name, lineno);
                     break;
                 }
-                Err(err) => bail!("{name}:{lineno}: not a snapshot or cgroup line: {err}"),
-            };
-            sink.observation(&observation)
-                .context("writing the output")?;
-            emit(&mut sink, engine.apply(&observation))?;
-            continue;
-        }
-        let event: Event = match parse_event(text) {
-            Ok(event) => event,
-            // The writer died mid-line: the last line has no newline and does not parse.
-            Err(_) if !complete => {
-                truncated = Some(lineno);
-                cut_short(&name, lineno);
-                break;
+                Err(err) => {
+                    // What came before the bad line is replayed, as it would be in one thread.
+                    let _ = tx.send(batch);
+                    bail!("{name}:{lineno}: not a snapshot or cgroup line: {err}");
+                }
             }
-            Err(err) => bail!("{name}:{lineno}: not an event: {err}"),
+        } else {
+            match parse_event(text) {
+                Ok(event) => Item::Event(event),
+                // The writer died mid-line: the last line has no newline and does not parse.
+                Err(_) if !complete => {
+                    truncated = Some(lineno);
+                    cut_short(&name, lineno);
+                    break;
+                }
+                Err(err) => {
+                    let _ = tx.send(batch);
+                    bail!("{name}:{lineno}: not an event: {err}");
+                }
+            }
         };
-        emit(&mut sink, engine.tick(event.ts_ns))?;
-        sink.event(&event).context("writing the output")?;
-        emit(&mut sink, engine.observe(&event))?;
+        batch.push(item);
+        if batch.len() == BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if tx.send(full).is_err() {
+                // The other side stopped (a write failed): it reports why.
+                return Ok(ReadEnd {
+                    lines: lineno,
+                    truncated,
+                });
+            }
+        }
     }
-    emit(&mut sink, engine.finish())?;
-    sink.flush().context("writing the output")?;
-    Ok(Replayed {
-        summary: engine.summary(),
+    let _ = tx.send(batch);
+    Ok(ReadEnd {
         lines: lineno,
         truncated,
     })
