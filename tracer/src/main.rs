@@ -62,8 +62,48 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("tracer: {err:#}");
+            eprintln!("tracer: {}", without_errno(&format!("{err:#}")));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `message` without the ` (os error N)` that system errors append: the words before it
+/// already say what went wrong.
+fn without_errno(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(" (os error ") {
+        let tail = &rest[at + " (os error ".len()..];
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && tail[digits..].starts_with(')') {
+            out.push_str(&rest[..at]);
+            rest = &tail[digits + 1..];
+        } else {
+            out.push_str(&rest[..at + 1]);
+            rest = &rest[at + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_errno;
+
+    #[test]
+    fn system_errors_read_without_their_number() {
+        let err = std::io::Error::from_raw_os_error(28);
+        assert_eq!(
+            without_errno(&format!("writing the output: {err}")),
+            "writing the output: No space left on device"
+        );
+        assert_eq!(
+            without_errno("cannot open a (os error 2): b (os error 13)"),
+            "cannot open a: b"
+        );
+        assert_eq!(without_errno("a (os error x)"), "a (os error x)");
+        assert_eq!(without_errno("pid (os error 7"), "pid (os error 7");
     }
 }
