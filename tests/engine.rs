@@ -1410,6 +1410,73 @@ fn released_targets_entry_goes_when_no_burst_can_come() {
     assert_eq!(e.signal_entries(), 1, "after a loss");
 }
 
+/// A late burst took a released target's entry back; it still goes once the runs of both
+/// CPUs have closed, not seconds later.
+#[test]
+fn released_targets_entry_taken_back_goes_when_its_runs_close() {
+    let init = host_init();
+    let a = P::host(10, 1, 10, "sender");
+    let b = P::host(11, 1, 11, "target");
+    let other = |cpu, ms, pid| {
+        on(
+            cpu,
+            fork(S + ms * MS, &init, &P::host(pid, 1, pid.into(), "o")),
+        )
+    };
+    let mut e = Engine::new(Config::default());
+    run(&mut e, &sent_delivered_exited_reaped(&init, &a, &b));
+    e.feed(&other(1, 20, 12));
+    e.feed(&on(
+        0,
+        handler_burst(S + 1_000, S + 1_000, &a, &b, 10, 0, 1),
+    ));
+    assert_eq!(e.signal_entries(), 1);
+    e.feed(&other(0, 30, 13));
+    e.feed(&other(1, 31, 14));
+    e.feed(&other(0, 32, 15));
+    assert_eq!(e.signal_entries(), 0, "the runs of both CPUs closed");
+}
+
+/// Released targets' entries whose runs are never seen to close go twice `SETTLE_NS` after
+/// they went idle, each on its own: one released later but idle earlier does not wait for
+/// the one before it.
+#[test]
+fn released_targets_entries_are_swept_each_on_its_own() {
+    let init = host_init();
+    let a = P::host(10, 1, 10, "sender");
+    let x = P::host(20, 1, 20, "x");
+    let y = P::host(21, 1, 21, "y");
+    let mut events = vec![
+        on(0, fork(10, &init, &a)),
+        on(0, fork(11, &init, &x)),
+        on(0, fork(12, &init, &y)),
+        // y: delivered on CPU 3 at 2 s and exits; a zombie until 3.5 s.
+        on(0, to_handler(2 * S, &a, &y, 10, SignalResult::Delivered)),
+        on(3, deliver(2 * S + 100_000, &y, 10, Disposition::Handler)),
+        on(0, exit(2 * S + 200_000, &y, 0)),
+        // x: delivered on CPU 2 at 3 s, exits and is reaped at once.
+        on(0, to_handler(3 * S, &a, &x, 10, SignalResult::Delivered)),
+        on(2, deliver(3 * S + 100_000, &x, 10, Disposition::Handler)),
+        on(0, exit(3 * S + 200_000, &x, 0)),
+        on(0, reap(3 * S + 300_000, &x, &init, Some(3 * S + 200_000))),
+        on(0, reap(3 * S + S / 2, &y, &init, Some(2 * S + 200_000))),
+    ];
+    // Only CPU 0 writes from now on.
+    let mut t = 3 * S + S / 2 + 50 * MS;
+    while t < 5 * S + 500 * MS {
+        let pid = 1000 + (t / MS) as u32;
+        events.push(on(0, fork(t, &init, &P::host(pid, 1, t, "o"))));
+        t += 50 * MS;
+    }
+    let mut e = Engine::new(Config::default());
+    run(&mut e, &events);
+    assert_eq!(
+        e.signal_entries(),
+        1,
+        "y's, idle since 2.0002 s, went by 5.5 s"
+    );
+}
+
 /// Bursts of signals ignored or refused: one finding each, with the exact count, and the
 /// summary counts signals.
 #[test]

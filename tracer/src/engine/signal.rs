@@ -90,7 +90,10 @@ enum Release {
 /// The entry of a released target, kept out of `entries` until no burst can come for it.
 struct Released {
     key: (u32, u32),
-    /// Taken back into `entries` when a late record for its target came after all.
+    target: u32,
+    target_start: u64,
+    /// Taken back into `entries` when a late record for its target came after all; it goes
+    /// from there as it would from here, or with the sweep if it is busy again.
     entry: Option<Idle>,
 }
 
@@ -989,7 +992,12 @@ impl Engine {
                 }
                 Release::WhenRunsClose(..) => {
                     let entry = Some(Idle::of(&e.remove()));
-                    released.push_back(Released { key, entry });
+                    released.push_back(Released {
+                        key,
+                        target: idx,
+                        target_start: start,
+                        entry,
+                    });
                 }
                 Release::BySweep => {}
             }
@@ -1003,18 +1011,33 @@ impl Engine {
     /// what is found. Clearing it would load a target entry long gone cold.
     pub(super) fn let_go_released(&mut self) {
         while let Some(r) = self.signals.released.front() {
-            // None: a late record took it back.
-            if let Some(e) = &r.entry {
-                match self.signals.release(e) {
-                    Release::Now => {}
-                    // Runs close in about the order they opened: the rest wait too.
-                    Release::WhenRunsClose(open) => {
-                        self.signals.front_waits = Some(open);
-                        break;
-                    }
-                    // A loss made its runs uncertain: the sweep lets it go.
-                    Release::BySweep => break,
+            let signals = &self.signals;
+            let (release, in_map) = match &r.entry {
+                Some(e) => (signals.release(e), false),
+                // Taken back by a late record: as the entry now stands.
+                None => match signals.entries.get(&r.key) {
+                    Some(e) if e.target == r.target && e.target_start == r.target_start => (
+                        release(e, signals.runs_uncertain, &signals.cpu_seen_ns),
+                        true,
+                    ),
+                    // Gone already, or the pid's entry is another process's now.
+                    _ => (Release::Now, false),
+                },
+            };
+            match release {
+                Release::Now if in_map => {
+                    self.signals.entries.remove(&r.key);
                 }
+                Release::Now => {}
+                // Runs close in about the order they opened: the rest wait too.
+                Release::WhenRunsClose(open) => {
+                    self.signals.front_waits = Some(open);
+                    break;
+                }
+                // Busy again: the sweep lets it go when it has been idle long enough.
+                Release::BySweep if in_map => {}
+                // A loss made its runs uncertain: the sweep lets it go.
+                Release::BySweep => break,
             }
             self.signals.released.pop_front();
             self.signals.front_waits = None;
@@ -1103,18 +1126,19 @@ impl Engine {
             self.untrack(target, start, sig);
         }
         // Released targets' entries idle as long, whose runs were not seen to close (their
-        // CPU wrote nothing since, or events were lost). Their release order is about the
-        // order they went idle in.
-        let before = self.signals.released.len();
-        while self
-            .signals
-            .released
-            .front()
-            .is_some_and(|r| r.entry.as_ref().is_none_or(|e| e.last_seen_ns() < horizon))
-        {
-            self.signals.released.pop_front();
-        }
-        if self.signals.released.len() != before {
+        // CPU wrote nothing since, or events were lost), and the places of those taken back
+        // that the lines above let go.
+        let Signals {
+            entries, released, ..
+        } = &mut self.signals;
+        let before = released.len();
+        released.retain(|r| match &r.entry {
+            Some(e) => e.last_seen_ns() >= horizon,
+            None => entries
+                .get(&r.key)
+                .is_some_and(|e| e.target == r.target && e.target_start == r.target_start),
+        });
+        if released.len() != before {
             self.signals.front_waits = None;
         }
         let seen = &self.signals.cpu_seen_ns;
