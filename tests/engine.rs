@@ -2263,6 +2263,84 @@ fn replay_reports_bad_lines() {
     assert!(err.contains("not a tracer log"), "{err}");
 }
 
+/// `header` and `n` exec events of one process, one a line.
+fn exec_log(n: u64) -> Vec<u8> {
+    let header = r#"{"tracer_log":1,"start_ns":0,"boot_unix_ns":0,"boot_id":"x"}"#;
+    let a = P::host(10, 1, 10, "a");
+    let mut log = format!("{header}\n");
+    for i in 0..n {
+        log += &(event_line(&exec_event(S + i, &a)) + "\n");
+    }
+    log.into_bytes()
+}
+
+/// Gives its bytes, then `then` instead of the end.
+struct Then<F>(std::io::Cursor<Vec<u8>>, F);
+
+impl<F: FnMut() -> std::io::Result<usize>> std::io::Read for Then<F> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.read(buf)? {
+            0 => (self.1)(),
+            n => Ok(n),
+        }
+    }
+}
+
+/// A failed read ends the replay with an error, after everything read before it.
+#[test]
+fn replay_writes_what_it_read_before_a_read_error() {
+    let out = SharedBuf::default();
+    let input = Then(std::io::Cursor::new(exec_log(10)), || {
+        Err(std::io::Error::other("device gone"))
+    });
+    let Err(err) = replay(
+        Box::new(input),
+        Path::new("run.jsonl"),
+        Format::Text,
+        Config::default(),
+        Box::new(out.clone()),
+    ) else {
+        panic!("a failed read must end the replay with an error");
+    };
+    assert!(format!("{err:#}").contains("device gone"), "{err:#}");
+    let text = String::from_utf8(out.bytes()).unwrap();
+    assert_eq!(text.lines().count(), 10, "{text}");
+}
+
+/// Output that cannot be written ends the replay at once, even while the input is a quiet
+/// pipe (a live trace with nothing to say).
+#[test]
+fn replay_ends_at_a_failed_write_while_its_input_is_quiet() {
+    struct Broken;
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        }
+    }
+    let input = Then(std::io::Cursor::new(exec_log(1_500)), || {
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        Ok(0)
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let replayed = replay(
+            Box::new(input),
+            Path::new("-"),
+            Format::Text,
+            Config::default(),
+            Box::new(Broken),
+        );
+        let _ = tx.send(replayed.map(|_| ()).map_err(|e| format!("{e:#}")));
+    });
+    let ended = rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the replay still runs 5 s after its output broke");
+    assert!(ended.unwrap_err().contains("writing the output"));
+}
+
 /// The replay's fast line reader gives exactly what `Event`'s own reader gives, for every
 /// kind and every optional field.
 #[test]

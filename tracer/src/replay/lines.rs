@@ -17,6 +17,8 @@ pub struct Lines<R> {
     /// How far from `pos` the search for a newline has looked (a long line read in pieces is
     /// not searched again from its start for each piece).
     searched: usize,
+    /// Where the next line ends, when [`ready`](Self::ready) found it.
+    found: Option<usize>,
     eof: bool,
 }
 
@@ -28,7 +30,27 @@ impl<R: Read> Lines<R> {
             pos: 0,
             end: 0,
             searched: 0,
+            found: None,
             eof: false,
+        }
+    }
+
+    /// Whether [`next_line`](Self::next_line) can answer without reading the input: a whole
+    /// line is buffered, or the input has ended.
+    pub fn ready(&mut self) -> bool {
+        if self.found.is_some() || self.eof {
+            return true;
+        }
+        let unsearched = &self.buf[self.pos + self.searched..self.end];
+        match memchr::memchr(b'\n', unsearched) {
+            Some(n) => {
+                self.found = Some(self.pos + self.searched + n + 1);
+                true
+            }
+            None => {
+                self.searched = self.end - self.pos;
+                false
+            }
         }
     }
 
@@ -36,6 +58,9 @@ impl<R: Read> Lines<R> {
     /// at the end of the input. A line longer than the buffer grows it.
     pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
         let (start, stop) = loop {
+            if let Some(stop) = self.found.take() {
+                break (self.pos, stop);
+            }
             let unsearched = &self.buf[self.pos + self.searched..self.end];
             if let Some(n) = memchr::memchr(b'\n', unsearched) {
                 break (self.pos, self.pos + self.searched + n + 1);
@@ -96,7 +121,14 @@ mod tests {
     fn all(data: &[u8], step: usize) -> Vec<Vec<u8>> {
         let mut lines = Lines::new(Trickle { data, step });
         let mut out = Vec::new();
-        while let Some(line) = lines.next_line().unwrap() {
+        loop {
+            // Asking whether a line is ready changes nothing of what comes.
+            if out.len() % 2 == 1 {
+                lines.ready();
+            }
+            let Some(line) = lines.next_line().unwrap() else {
+                break;
+            };
             out.push(line.to_vec());
         }
         out

@@ -123,40 +123,37 @@ pub fn replay(
     };
     let name = name.to_string();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(BATCHES);
-    let (written, read) = std::thread::scope(|scope| {
-        let reader = std::thread::Builder::new()
+    // Not joined when a write fails: the reader may be waiting on a quiet input (a pipe from a
+    // live trace), and it ends at its next batch anyway.
+    let reader = {
+        let name = name.clone();
+        std::thread::Builder::new()
             .name("replay-reader".into())
-            .spawn_scoped(scope, || read_items(lines, &name, tx))
-            .context("starting the replay's reading thread")?;
-        // `rx` goes with this closure: a failed write stops the reader at its next batch.
-        let (engine, sink) = (&mut engine, &mut sink);
-        let written = (move || -> Result<()> {
-            for batch in rx {
-                for item in batch {
-                    match item {
-                        Item::Observation(observation) => {
-                            sink.observation(&observation)
-                                .context("writing the output")?;
-                            emit(sink, engine.apply(&observation))?;
-                        }
-                        Item::Event(event) => {
-                            emit(sink, engine.tick(event.ts_ns))?;
-                            sink.event(&event).context("writing the output")?;
-                            emit(sink, engine.observe(&event))?;
-                        }
-                    }
+            .spawn(move || read_items(lines, &name, tx))
+            .context("starting the replay's reading thread")?
+    };
+    for batch in rx {
+        for item in batch {
+            match item {
+                Item::Observation(observation) => {
+                    sink.observation(&observation)
+                        .context("writing the output")?;
+                    emit(&mut sink, engine.apply(&observation))?;
+                }
+                Item::Event(event) => {
+                    emit(&mut sink, engine.tick(event.ts_ns))?;
+                    sink.event(&event).context("writing the output")?;
+                    emit(&mut sink, engine.observe(&event))?;
                 }
             }
-            Ok(())
-        })();
-        let read = reader
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the replay's reading thread failed")));
-        anyhow::Ok((written, read))
-    })?;
-    // A write error first: the reader stopped because of it.
-    written?;
-    let ReadEnd { lines, truncated } = read?;
+        }
+    }
+    let ReadEnd { lines, truncated } = reader
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the replay's reading thread failed")))?;
+    if let Some(lineno) = truncated {
+        cut_short(&name, lineno);
+    }
     emit(&mut sink, engine.finish())?;
     sink.flush().context("writing the output")?;
     Ok(Replayed {
@@ -167,8 +164,9 @@ pub fn replay(
 }
 
 /// Reads and parses the lines after the header, handing them on in batches; ends at the end
-/// of the log, at a line cut short (the writer stopped mid-line), at a malformed line (the
-/// error names it), or when the other side stopped taking batches.
+/// of the log, at a line cut short (the writer stopped mid-line), at a malformed line or a
+/// failed read (the error says which; what came before is handed on first), or when the
+/// other side stopped taking batches.
 fn read_items(
     mut lines: Lines<Box<dyn Read + Send>>,
     name: &str,
@@ -178,7 +176,25 @@ fn read_items(
     let mut lineno = 1u64;
     let mut truncated = None;
     let mut batch = Vec::with_capacity(BATCH);
-    while let Some(line) = lines.next_line().with_context(reading)? {
+    loop {
+        // About to wait for the input (a live trace piped in): hand on what is parsed.
+        if !batch.is_empty() && !lines.ready() {
+            let some = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if tx.send(some).is_err() {
+                return Ok(ReadEnd {
+                    lines: lineno,
+                    truncated,
+                });
+            }
+        }
+        let line = match lines.next_line() {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(err) => {
+                let _ = tx.send(batch);
+                return Err(err).with_context(reading);
+            }
+        };
         lineno += 1;
         let complete = line.last() == Some(&b'\n');
         let text = trim(line);
@@ -190,7 +206,6 @@ fn read_items(
                 Ok(observation) => Item::Observation(observation),
                 Err(_) if !complete => {
                     truncated = Some(lineno);
-                    cut_short(&name, lineno);
                     break;
                 }
                 Err(err) => {
@@ -205,7 +220,6 @@ fn read_items(
                 // The writer died mid-line: the last line has no newline and does not parse.
                 Err(_) if !complete => {
                     truncated = Some(lineno);
-                    cut_short(&name, lineno);
                     break;
                 }
                 Err(err) => {
