@@ -225,7 +225,7 @@ fn signal_burst(
     ev(
         ts,
         from,
-        EventData::SignalBurst(SignalBurst {
+        EventData::SignalBurst(Box::new(SignalBurst {
             sig: Sig(sig),
             si_code: 0,
             target: target(to, disposition),
@@ -237,7 +237,7 @@ fn signal_burst(
             already_pending,
             overflow: 0,
             lost_info: 0,
-        }),
+        })),
     )
 }
 

@@ -183,7 +183,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             {
                 return Err(DecodeError::BurstCounts { count: r.count });
             }
-            EventData::SignalBurst(SignalBurst {
+            EventData::SignalBurst(Box::new(SignalBurst {
                 sig: Sig(s.sig),
                 si_code: s.code,
                 target: signal_target(&s)?,
@@ -195,7 +195,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 already_pending,
                 overflow,
                 lost_info,
-            })
+            }))
         }
         wire::EventKind::DeliverBurst => {
             let r: wire::DeliverBurstRecord = read(bytes, name)?;

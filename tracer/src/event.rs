@@ -65,7 +65,9 @@ pub enum EventData {
     Signal(Signal),
     SignalDeliver(SignalDeliver),
     Lost(Lost),
-    SignalBurst(SignalBurst),
+    /// Boxed: the largest kind by far, and a rare one; every event is as large as its
+    /// largest kind.
+    SignalBurst(Box<SignalBurst>),
     DeliverBurst(DeliverBurst),
 }
 

@@ -198,7 +198,7 @@ pub fn kinds(s: &str) -> Vec<EventData> {
             first_ns: [0, 1, u64::MAX][i],
             count: [u64::MAX, 0, 1_000_000][i],
         }));
-        out.push(EventData::SignalBurst(SignalBurst {
+        out.push(EventData::SignalBurst(Box::new(SignalBurst {
             sig: Sig([1, 10, 64][i]),
             si_code: [i32::MIN, 0, -1][i],
             target: SignalTarget {
@@ -219,7 +219,7 @@ pub fn kinds(s: &str) -> Vec<EventData> {
             already_pending: [1, 0, 0][i],
             overflow: [0, 0, 9][i],
             lost_info: [0, 1, 0][i],
-        }));
+        })));
     }
     for status in statuses {
         out.push(EventData::Exit(Exit {

@@ -739,7 +739,7 @@ mod tests {
             lost_info: 0,
         };
         assert_eq!(
-            line(EventData::SignalBurst(burst)),
+            line(EventData::SignalBurst(Box::new(burst))),
             "   2.200000 signal_burst      4242 storm           SIGUSR1 ×199,999 more → 4243 \
              (child) (delivered 100,000, already pending 99,999) over 1.2 s"
         );

@@ -117,7 +117,7 @@ pub fn parse_event_fast(line: &[u8]) -> Option<Event> {
             count: c.field(key!("count"), Cursor::u64)?,
             total: c.field(key!("total"), Cursor::u64)?,
         }),
-        b"signal_burst" => EventData::SignalBurst(SignalBurst {
+        b"signal_burst" => EventData::SignalBurst(Box::new(SignalBurst {
             sig: c.sig()?,
             si_code: c.field(key!("si_code"), Cursor::i32)?,
             target: c.signal_target()?,
@@ -129,7 +129,7 @@ pub fn parse_event_fast(line: &[u8]) -> Option<Event> {
             already_pending: c.field(key!("already_pending"), Cursor::u64)?,
             overflow: c.field(key!("overflow"), Cursor::u64)?,
             lost_info: c.field(key!("lost_info"), Cursor::u64)?,
-        }),
+        })),
         b"deliver_burst" => EventData::DeliverBurst(DeliverBurst {
             sig: c.sig()?,
             si_code: c.field(key!("si_code"), Cursor::i32)?,

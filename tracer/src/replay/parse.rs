@@ -253,7 +253,7 @@ fn data(kind: &'static str, f: Flat) -> Result<(u64, EventData), String> {
             count: req!(count),
             total: req!(total),
         }),
-        Kind::SignalBurst => EventData::SignalBurst(SignalBurst {
+        Kind::SignalBurst => EventData::SignalBurst(Box::new(SignalBurst {
             sig: Sig(req!(sig)),
             si_code: req!(si_code),
             target: target()?,
@@ -265,7 +265,7 @@ fn data(kind: &'static str, f: Flat) -> Result<(u64, EventData), String> {
             already_pending: req!(already_pending),
             overflow: req!(overflow),
             lost_info: req!(lost_info),
-        }),
+        })),
         Kind::DeliverBurst => EventData::DeliverBurst(DeliverBurst {
             sig: Sig(req!(sig)),
             si_code: req!(si_code),
