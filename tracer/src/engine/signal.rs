@@ -90,16 +90,23 @@ enum Release {
 /// The entry of a released target, kept out of `entries` until no burst can come for it.
 struct Released {
     key: (u32, u32),
-    target: u32,
-    target_start: u64,
-    /// Taken back into `entries` when a late record for its target came after all; it goes
-    /// from there as it would from here, or with the sweep if it is busy again.
-    entry: Option<Idle>,
+    entry: Waiting,
 }
 
-/// What an idle entry (see [`Entry::idle`]) holds that a late record can still need: the
-/// rest is about the instance it last tracked, which a record that makes one pending sets
-/// anew (and one merged into the instance seen delivered reports with its own sender).
+enum Waiting {
+    Here(Idle),
+    /// Taken back into `entries` by a late record for its target: it goes from there as it
+    /// would from here, or with the sweep if it is busy again.
+    TakenBack {
+        target: u32,
+        target_start: u64,
+    },
+}
+
+/// The part of an entry that a late record can still need once the entry is idle (see
+/// [`Entry::idle`]): the rest is about the instance it last tracked, which a record that
+/// makes one pending sets anew (and one merged into the instance seen delivered reports with
+/// its own sender).
 #[derive(Clone, Copy, Debug)]
 struct Idle {
     target: u32,
@@ -114,7 +121,6 @@ struct Idle {
 
 impl Idle {
     fn of(e: &Entry) -> Self {
-        debug_assert!(e.idle());
         Self {
             target: e.target,
             target_start: e.target_start,
@@ -127,14 +133,12 @@ impl Idle {
         }
     }
 
-    /// As [`Entry::last_seen_ns`].
+    /// The latest send, delivery or credit seen, or the target's exit.
     fn last_seen_ns(&self) -> u64 {
-        last_seen_ns(
-            self.sent_ns,
-            self.delivered_ns,
-            self.credit_ns,
-            self.gone_ns,
-        )
+        self.sent_ns
+            .max(self.delivered_ns)
+            .max(self.credit_ns)
+            .max(self.gone_ns.unwrap_or(0))
     }
 
     /// When it can go (its target released): once no burst can come for it.
@@ -259,14 +263,19 @@ impl Entry {
         })
     }
 
-    /// The latest send, delivery or credit seen, or the target's exit.
-    fn last_seen_ns(&self) -> u64 {
-        last_seen_ns(
-            self.sent_ns,
-            self.delivered_ns,
-            self.credit_ns,
-            self.gone_ns,
-        )
+    /// It is about process `target`, which started at `start` (and not an earlier or later
+    /// process with its pid).
+    fn is_about(&self, target: u32, start: u64) -> bool {
+        self.target == target && self.target_start == start
+    }
+
+    /// When it can go, its target released: by the sweep while it is still busy with a target
+    /// whose exit was seen, else as [`Idle::release`] says.
+    fn release(&self, runs_uncertain: bool, cpu_seen_ns: &[u64]) -> Release {
+        if self.gone_ns.is_some() && !self.idle() {
+            return Release::BySweep;
+        }
+        Idle::of(self).release(runs_uncertain, cpu_seen_ns)
     }
 
     /// Nothing pending, merged, assumed or credited: only a late burst could still change it.
@@ -352,7 +361,11 @@ impl Signals {
 
     /// (target, signal) entries held, pending or not, those of released targets included.
     pub fn entries_len(&self) -> usize {
-        self.entries.len() + self.released.iter().filter(|r| r.entry.is_some()).count()
+        let waiting = self.released.iter();
+        self.entries.len()
+            + waiting
+                .filter(|r| matches!(r.entry, Waiting::Here(_)))
+                .count()
     }
 
     /// A record from `cpu` at `ts` was read: whatever that CPU counted before `ts` has been
@@ -382,11 +395,6 @@ impl Signals {
         self.front_waits = None;
     }
 
-    /// When the entry `e` of a released target can go.
-    fn release(&self, e: &Idle) -> Release {
-        e.release(self.runs_uncertain, &self.cpu_seen_ns)
-    }
-
     /// `run` after a plain record from `cpu` at `ts`.
     fn opened(&self, run: Run, cpu: Option<u32>, ts: u64) -> Run {
         let Some(cpu) = known_cpu(cpu) else {
@@ -402,25 +410,6 @@ impl Signals {
             _ => Run::Unknown,
         }
     }
-}
-
-/// When the entry `e` of a released target can go: at once when its target's exit was never
-/// seen, by the sweep while it is still busy, else as [`Idle::release`] says.
-fn release(e: &Entry, runs_uncertain: bool, cpu_seen_ns: &[u64]) -> Release {
-    match e.gone_ns {
-        // Its exit was never seen: no late record waits for it.
-        None => Release::Now,
-        Some(_) if !e.idle() => Release::BySweep,
-        Some(_) => Idle::of(e).release(runs_uncertain, cpu_seen_ns),
-    }
-}
-
-/// The latest of an entry's times.
-fn last_seen_ns(sent_ns: u64, delivered_ns: u64, credit_ns: u64, gone_ns: Option<u64>) -> u64 {
-    sent_ns
-        .max(delivered_ns)
-        .max(credit_ns)
-        .max(gone_ns.unwrap_or(0))
 }
 
 /// `cpu`, unless absent or beyond [`MAX_CPUS`].
@@ -718,7 +707,7 @@ impl Engine {
     fn entry(&mut self, pid: u32, sig: u32, target: u32, ts: u64, out: &mut Vec<Finding>) -> bool {
         let target_start = self.table.at(target).start_ns;
         if let Some(e) = self.signals.entries.get(&(pid, sig)) {
-            if e.target == target && e.target_start == target_start {
+            if e.is_about(target, target_start) {
                 return false;
             }
             // Replaced below. The earlier process's bit for it may stay set: the bits are
@@ -749,11 +738,16 @@ impl Engine {
         }
         let found = self.signals.released.iter_mut().rev().find(|r| {
             r.key == (pid, sig)
-                && r.entry
-                    .as_ref()
-                    .is_some_and(|e| e.target == target && e.target_start == start)
+                && matches!(r.entry, Waiting::Here(e) if e.target == target && e.target_start == start)
         })?;
-        found.entry.take()
+        let taken_back = Waiting::TakenBack {
+            target,
+            target_start: start,
+        };
+        match std::mem::replace(&mut found.entry, taken_back) {
+            Waiting::Here(e) => Some(e),
+            Waiting::TakenBack { .. } => None,
+        }
     }
 
     /// An entry whose target is gone got something pending: settle it `SETTLE_NS` after the
@@ -947,7 +941,7 @@ impl Engine {
             let Some(e) = self.signals.entries.get_mut(&(pid, sig)) else {
                 continue;
             };
-            if e.target != idx || e.target_start != start {
+            if !e.is_about(idx, start) {
                 continue;
             }
             e.gone_ns = Some(ts);
@@ -982,22 +976,17 @@ impl Engine {
             let hash_map::Entry::Occupied(e) = entries.entry(key) else {
                 continue;
             };
-            if e.get().target != idx || e.get().target_start != start {
+            if !e.get().is_about(idx, start) {
                 continue;
             }
-            match release(e.get(), *runs_uncertain, cpu_seen_ns) {
+            match e.get().release(*runs_uncertain, cpu_seen_ns) {
                 Release::Now => {
                     e.remove();
                     self.table.at_mut(idx).signals_tracked &= !sig_bit(sig);
                 }
                 Release::WhenRunsClose(..) => {
-                    let entry = Some(Idle::of(&e.remove()));
-                    released.push_back(Released {
-                        key,
-                        target: idx,
-                        target_start: start,
-                        entry,
-                    });
+                    let entry = Waiting::Here(Idle::of(&e.remove()));
+                    released.push_back(Released { key, entry });
                 }
                 Release::BySweep => {}
             }
@@ -1012,14 +1001,17 @@ impl Engine {
     pub(super) fn let_go_released(&mut self) {
         while let Some(r) = self.signals.released.front() {
             let signals = &self.signals;
-            let (release, in_map) = match &r.entry {
-                Some(e) => (signals.release(e), false),
-                // Taken back by a late record: as the entry now stands.
-                None => match signals.entries.get(&r.key) {
-                    Some(e) if e.target == r.target && e.target_start == r.target_start => (
-                        release(e, signals.runs_uncertain, &signals.cpu_seen_ns),
-                        true,
-                    ),
+            let (uncertain, seen) = (signals.runs_uncertain, &signals.cpu_seen_ns);
+            let (release, in_map) = match r.entry {
+                Waiting::Here(e) => (e.release(uncertain, seen), false),
+                // As the entry now stands.
+                Waiting::TakenBack {
+                    target,
+                    target_start,
+                } => match signals.entries.get(&r.key) {
+                    Some(e) if e.is_about(target, target_start) => {
+                        (e.release(uncertain, seen), true)
+                    }
                     // Gone already, or the pid's entry is another process's now.
                     _ => (Release::Now, false),
                 },
@@ -1116,7 +1108,7 @@ impl Engine {
             let idle = e.pending == 0
                 && e.merged == 0
                 && !e.settle_scheduled
-                && e.last_seen_ns() < horizon;
+                && Idle::of(e).last_seen_ns() < horizon;
             if idle {
                 gone.push((e.target, e.target_start, sig));
             }
@@ -1132,11 +1124,14 @@ impl Engine {
             entries, released, ..
         } = &mut self.signals;
         let before = released.len();
-        released.retain(|r| match &r.entry {
-            Some(e) => e.last_seen_ns() >= horizon,
-            None => entries
+        released.retain(|r| match r.entry {
+            Waiting::Here(e) => e.last_seen_ns() >= horizon,
+            Waiting::TakenBack {
+                target,
+                target_start,
+            } => entries
                 .get(&r.key)
-                .is_some_and(|e| e.target == r.target && e.target_start == r.target_start),
+                .is_some_and(|e| e.is_about(target, target_start)),
         });
         if released.len() != before {
             self.signals.front_waits = None;
