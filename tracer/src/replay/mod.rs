@@ -177,10 +177,12 @@ fn read_items(
     let mut truncated = None;
     let mut batch = Vec::with_capacity(BATCH);
     loop {
-        // About to wait for the input (a live trace piped in): hand on what is parsed.
-        if !batch.is_empty() && !lines.ready() {
+        // A full batch, or about to wait for the input (a live trace piped in): hand on what
+        // is parsed.
+        if !batch.is_empty() && (batch.len() == BATCH || !lines.ready()) {
             let some = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
             if tx.send(some).is_err() {
+                // The other side stopped (a write failed): it reports why.
                 return Ok(ReadEnd {
                     lines: lineno,
                     truncated,
@@ -201,42 +203,26 @@ fn read_items(
         if text.is_empty() || is_derived(text) {
             continue;
         }
-        let item = if Observation::is_observation(text) {
-            match serde_json::from_slice(text) {
-                Ok(observation) => Item::Observation(observation),
-                Err(_) if !complete => {
-                    truncated = Some(lineno);
-                    break;
-                }
-                Err(err) => {
-                    // What came before the bad line is replayed, as it would be in one thread.
-                    let _ = tx.send(batch);
-                    bail!("{name}:{lineno}: not a snapshot or cgroup line: {err}");
-                }
-            }
+        let parsed = if Observation::is_observation(text) {
+            serde_json::from_slice(text)
+                .map(Item::Observation)
+                .map_err(|err| format!("not a snapshot or cgroup line: {err}"))
         } else {
-            match parse_event(text) {
-                Ok(event) => Item::Event(event),
-                // The writer died mid-line: the last line has no newline and does not parse.
-                Err(_) if !complete => {
-                    truncated = Some(lineno);
-                    break;
-                }
-                Err(err) => {
-                    let _ = tx.send(batch);
-                    bail!("{name}:{lineno}: not an event: {err}");
-                }
-            }
+            parse_event(text)
+                .map(Item::Event)
+                .map_err(|err| format!("not an event: {err}"))
         };
-        batch.push(item);
-        if batch.len() == BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-            if tx.send(full).is_err() {
-                // The other side stopped (a write failed): it reports why.
-                return Ok(ReadEnd {
-                    lines: lineno,
-                    truncated,
-                });
+        match parsed {
+            Ok(item) => batch.push(item),
+            // The writer died mid-line: the last line has no newline and does not parse.
+            Err(_) if !complete => {
+                truncated = Some(lineno);
+                break;
+            }
+            Err(what) => {
+                // What came before the bad line is replayed, as it would be in one thread.
+                let _ = tx.send(batch);
+                bail!("{name}:{lineno}: {what}");
             }
         }
     }
