@@ -2286,7 +2286,8 @@ impl<F: FnMut() -> std::io::Result<usize>> std::io::Read for Then<F> {
     }
 }
 
-/// A failed read ends the replay with an error, after everything read before it.
+/// A failed read ends the replay with an error, after everything read before it: the
+/// reader hands on what it parsed before each read of the input.
 #[test]
 fn replay_writes_what_it_read_before_a_read_error() {
     let out = SharedBuf::default();

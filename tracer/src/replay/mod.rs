@@ -192,10 +192,8 @@ fn read_items(
         let line = match lines.next_line() {
             Ok(Some(line)) => line,
             Ok(None) => break,
-            Err(err) => {
-                let _ = tx.send(batch);
-                return Err(err).with_context(reading);
-            }
+            // Nothing is left in the batch: it was handed on before the read.
+            Err(err) => return Err(err).with_context(reading),
         };
         lineno += 1;
         let complete = line.last() == Some(&b'\n');
