@@ -809,6 +809,29 @@ fn zombie_leak_names_the_reaper_and_grows() {
     assert_eq!(summary.top_reapers[0].zombies, 6);
 }
 
+/// One event whose tick reports a zombie and which itself reaps it: both findings come from
+/// that `feed`, in time order, and each is counted once.
+#[test]
+fn a_feeds_tick_and_event_findings_are_counted_once() {
+    let init = host_init();
+    let parent = P::host(10, 1, 10, "parent");
+    let child = P::host(11, 10, 11, "child");
+    let mut e = Engine::new(Config::default());
+    run(
+        &mut e,
+        &[
+            fork(10, &init, &parent),
+            fork(S, &parent, &child),
+            exit(2 * S, &child, 0),
+        ],
+    );
+    let f = e.feed(&reap(10 * S, &child, &parent, Some(2 * S)));
+    let kinds: Vec<&str> = f.iter().map(Finding::kind).collect();
+    assert_eq!(kinds, ["zombie", "zombie_reaped"], "{f:?}");
+    let counted = &e.counters().findings;
+    assert_eq!((counted["zombie"], counted["zombie_reaped"]), (1, 1));
+}
+
 #[test]
 fn zombies_from_before_the_trace_come_from_the_bootstrap() {
     let mut e = Engine::new(Config::default());
