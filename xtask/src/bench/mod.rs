@@ -28,6 +28,10 @@ pub struct BenchArgs {
     /// Interleaved rounds for the overhead section.
     #[arg(long, default_value_t = 7)]
     pub repeats: u32,
+    /// Runs per workload and observer with the kernel's BPF statistics on, for the probes'
+    /// CPU time (overhead section).
+    #[arg(long, default_value_t = 3)]
+    pub probe_repeats: u32,
     /// Length of one workload run, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub run_ms: u64,

@@ -1,6 +1,7 @@
 //! Section 1: kernel overhead. Each workload untraced and under each observer, interleaved
-//! (untraced, tracer, bpftrace, forkstat, untraced, …), each observer started and attached
-//! before the workload and stopped after it.
+//! (untraced, tracer, bpftrace, forkstat, untraced again, untraced, …), each observer started
+//! and attached before the workload and stopped after it. Then, with the kernel's BPF run-time
+//! statistics on, the CPU time the tracer's and bpftrace's probes take per unit of work.
 
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -8,7 +9,7 @@ use serde_json::{Value, json};
 use super::{
     Context,
     report::Section,
-    runners::Observer,
+    runners::{Observer, StatsOn},
     stats::{Summary, thousands},
     workloads::Workload,
 };
@@ -24,6 +25,10 @@ struct Cell {
     /// CPU the observer process itself used during the run, in % of one CPU.
     observer_cpu: Vec<f64>,
     lost: Vec<u64>,
+    /// CPU time per unit of work, in ns.
+    cpu_per_op_ns: Vec<f64>,
+    /// In-kernel run time of the observer's probes per unit of work, in ns (separate runs).
+    probe_ns_per_op: Vec<f64>,
 }
 
 pub fn run(ctx: &Context) -> Result<Section> {
@@ -52,12 +57,20 @@ pub fn run(ctx: &Context) -> Result<Section> {
                 cell.rates.push(run.rate);
                 cell.ratios.push(run.rate / base.rate);
                 cell.cpu_ratios.push(base.cpu_per_op_ns / run.cpu_per_op_ns);
+                cell.cpu_per_op_ns.push(run.cpu_per_op_ns);
                 cell.observer_cpu
                     .push(observer_cpu / (ctx.args.run_ms as f64 / 1000.0) * 100.0);
                 cell.lost.extend(stopped.lost);
             }
         }
     }
+    let probe_note = match measure_probes(ctx, &observers, &mut cells) {
+        Ok(()) => None,
+        Err(err) => Some(format!(
+            "- Probe CPU not measured: the kernel's BPF statistics could not be turned on \
+             ({err})."
+        )),
+    };
 
     let mut rows = Vec::new();
     let mut results = Vec::new();
@@ -71,7 +84,7 @@ pub fn run(ctx: &Context) -> Result<Section> {
             let cpu_ratio = Summary::of(&cell.cpu_ratios);
             let observer_cpu = Summary::of(&cell.observer_cpu);
             let lost = match observer {
-                Observer::Untraced => "".to_owned(),
+                Observer::Untraced | Observer::UntracedAgain => "".to_owned(),
                 Observer::Tracer => lost_text(&cell.lost),
                 // bpftrace reports loss in its output, which goes to /dev/null here; forkstat
                 // has no loss report (the proc connector drops on socket overrun silently).
@@ -90,9 +103,10 @@ pub fn run(ctx: &Context) -> Result<Section> {
                     _ => cpu_ratio.map_or("—".into(), |s| s.ratio_text()),
                 },
                 match observer {
-                    Observer::Untraced => "".to_owned(),
+                    Observer::Untraced | Observer::UntracedAgain => "".to_owned(),
                     _ => observer_cpu.map_or("—".into(), |s| format!("{:.0}%", s.median)),
                 },
+                probe_text(*observer, cell, untraced_cpu_per_op(&cells[w])),
                 lost,
             ]);
             by_observer.insert(
@@ -102,6 +116,7 @@ pub fn run(ctx: &Context) -> Result<Section> {
                     "ratio_to_untraced": ratio.map(|s| s.json()),
                     "work_per_cpu_ratio_to_untraced": cpu_ratio.map(|s| s.json()),
                     "observer_cpu_percent": observer_cpu.map(|s| s.json()),
+                    "probe_ns_per_op": Summary::of(&cell.probe_ns_per_op).map(|s| s.json()),
                     "rates": cell.rates,
                     "lost": (*observer == Observer::Tracer).then_some(&cell.lost),
                 }),
@@ -114,13 +129,17 @@ pub fn run(ctx: &Context) -> Result<Section> {
         }));
         notes.push(verdict(workload, &observers, &cells[w]));
     }
+    notes.extend(probe_note);
     Ok(Section {
         title: format!(
             "1. Kernel overhead: throughput, median (±half range) over {} interleaved rounds of \
              {} ms; ratios to untraced in the same round, median (min–max); work per CPU-second \
              counts the workload's own CPU time (probes included); observer CPU is the \
-             observer's own, in % of one CPU",
-            ctx.args.repeats, ctx.args.run_ms
+             observer's own, in % of one CPU; probe CPU per unit is the in-kernel run time of \
+             the observer's BPF programs over {} separate runs, median, and in % of the \
+             untraced unit's CPU time; untraced again is a second untraced run, last in each \
+             round: its ratio is this machine's noise",
+            ctx.args.repeats, ctx.args.run_ms, ctx.args.probe_repeats
         ),
         header: [
             "workload",
@@ -129,6 +148,7 @@ pub fn run(ctx: &Context) -> Result<Section> {
             "throughput ratio",
             "work per CPU-s ratio",
             "observer CPU",
+            "probe CPU per unit",
             "lost",
         ]
         .map(String::from)
@@ -137,10 +157,68 @@ pub fn run(ctx: &Context) -> Result<Section> {
         notes,
         json: json!({
             "repeats": ctx.args.repeats,
+            "probe_repeats": ctx.args.probe_repeats,
             "run_ms": ctx.args.run_ms,
             "workloads": results,
         }),
     })
+}
+
+/// Runs each workload under each observer with BPF programs while the kernel keeps their run
+/// time, and records the time per unit of work. Statistics cost two clock reads per program run,
+/// so these are runs of their own, not the throughput runs.
+fn measure_probes(ctx: &Context, observers: &[Observer], cells: &mut [Vec<Cell>]) -> Result<()> {
+    let _stats = StatsOn::enable()?;
+    for round in 0..ctx.args.probe_repeats {
+        for (w, workload) in Workload::ALL.into_iter().enumerate() {
+            eprintln!(
+                "bench: probe CPU round {}/{}: {}",
+                round + 1,
+                ctx.args.probe_repeats,
+                workload.label()
+            );
+            for (o, &observer) in observers.iter().enumerate() {
+                if !matches!(observer, Observer::Tracer | Observer::Bpftrace) {
+                    continue;
+                }
+                let running = ctx.observers.start(observer, &[])?;
+                let before = running.probe_time();
+                let run = ctx.workloads.run(workload, ctx.args.run_ms, 1)?;
+                let after = running.probe_time();
+                running.stop()?;
+                if let (Some(before), Some(after)) = (before, after) {
+                    let spent = after.since(before);
+                    cells[w][o]
+                        .probe_ns_per_op
+                        .push(spent.ns as f64 / run.ops.max(1) as f64);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Median CPU time of one unit of work, untraced (the throughput rounds' untraced runs).
+fn untraced_cpu_per_op(cells: &[Cell]) -> Option<f64> {
+    Summary::of(&cells.first()?.cpu_per_op_ns).map(|s| s.median)
+}
+
+/// `5.9 µs (2.1%)`: probe CPU per unit, and its share of the untraced unit's CPU time.
+fn probe_text(observer: Observer, cell: &Cell, untraced_cpu_ns: Option<f64>) -> String {
+    match observer {
+        Observer::Tracer | Observer::Bpftrace => {}
+        Observer::Forkstat => return "no BPF".to_owned(),
+        _ => return String::new(),
+    }
+    let Some(probe) = Summary::of(&cell.probe_ns_per_op) else {
+        return "—".to_owned();
+    };
+    let share = untraced_cpu_ns
+        .filter(|&ns| ns > 0.0)
+        .map_or(String::new(), |ns| {
+            format!(" ({:.1}%)", probe.median / ns * 100.0)
+        });
+    format!("{:.2} µs{share}", probe.median / 1000.0)
 }
 
 fn lost_text(lost: &[u64]) -> String {
@@ -197,5 +275,24 @@ fn verdict(workload: Workload, observers: &[Observer], cells: &[Cell]) -> String
         ));
     }
     parts.push(format!("{lost} lost"));
+    let probe = |observer| {
+        observers
+            .iter()
+            .position(|o| *o == observer)
+            .and_then(|i| Summary::of(&cells[i].probe_ns_per_op))
+            .map(|s| s.median)
+    };
+    if let (Some(tracer), Some(untraced)) = (probe(Observer::Tracer), untraced_cpu_per_op(cells)) {
+        let bpftrace = probe(Observer::Bpftrace).map_or(String::new(), |b| {
+            format!(" (bpftrace {:.1}%)", b / untraced * 100.0)
+        });
+        parts.push(format!(
+            "probes {:.1}% of the unit's CPU time{bpftrace}",
+            tracer / untraced * 100.0
+        ));
+    }
+    if let Some(again) = median(Observer::UntracedAgain, false) {
+        parts.push(format!("no observer at all {again:.3}"));
+    }
     format!("- {}: {}.", workload.label(), parts.join(", "))
 }

@@ -1,5 +1,5 @@
 //! Starting an observer (the tracer, bpftrace, forkstat, or none), waiting until it has attached,
-//! and stopping it with SIGINT to read what it lost.
+//! and stopping it with SIGINT to read what it lost; the in-kernel run time of its probes.
 
 use std::{
     fs::File,
@@ -19,6 +19,9 @@ pub enum Observer {
     Tracer,
     Bpftrace,
     Forkstat,
+    /// No observer, measured last in a round: its ratio to the round's first untraced run is
+    /// the spread a ratio has on this machine when there is nothing to measure.
+    UntracedAgain,
 }
 
 impl Observer {
@@ -28,6 +31,7 @@ impl Observer {
             Observer::Tracer => "tracer",
             Observer::Bpftrace => "bpftrace",
             Observer::Forkstat => "forkstat",
+            Observer::UntracedAgain => "untraced again",
         }
     }
 }
@@ -92,7 +96,7 @@ impl Observers {
         &self.tracer
     }
 
-    /// The observers this machine has, untraced first.
+    /// The observers this machine has, untraced first and again last.
     pub fn available(&self) -> Vec<Observer> {
         let mut all = vec![Observer::Untraced, Observer::Tracer];
         if self.bpftrace.is_some() {
@@ -101,6 +105,7 @@ impl Observers {
         if self.forkstat.is_some() {
             all.push(Observer::Forkstat);
         }
+        all.push(Observer::UntracedAgain);
         all
     }
 
@@ -109,7 +114,7 @@ impl Observers {
     pub fn start(&self, observer: Observer, tracer_args: &[&str]) -> Result<Running> {
         let stderr = self.dir.join(format!("{}.stderr", observer.name()));
         let mut cmd = match observer {
-            Observer::Untraced => {
+            Observer::Untraced | Observer::UntracedAgain => {
                 return Ok(Running {
                     observer,
                     child: None,
@@ -160,7 +165,7 @@ impl Running {
         let ready = |fds: &[String]| {
             let count = |kind: &str| fds.iter().filter(|f| f.contains(kind)).count();
             match self.observer {
-                Observer::Untraced => true,
+                Observer::Untraced | Observer::UntracedAgain => true,
                 Observer::Tracer => count("bpf_link") >= TRACER_PROGRAMS,
                 Observer::Bpftrace => count("[perf_event]") >= BPFTRACE_PROBES + cpus,
                 Observer::Forkstat => count("socket:") >= 1,
@@ -197,6 +202,41 @@ impl Running {
             .as_ref()
             .and_then(|c| cpu_s(c.id()))
             .unwrap_or(0.0)
+    }
+
+    /// Run time and runs of the observer's BPF programs so far (those it holds open), when
+    /// it has any. The kernel counts them only while statistics are on ([`StatsOn`]).
+    pub fn probe_time(&self) -> Option<ProbeTime> {
+        let pid = self.child.as_ref()?.id();
+        let mut seen = std::collections::HashSet::new();
+        let mut total = ProbeTime::default();
+        for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()? {
+            let Ok(entry) = entry else { continue };
+            if std::fs::read_link(entry.path())
+                .is_ok_and(|target| target.as_os_str() == "anon_inode:bpf-prog")
+            {
+                let fdinfo = format!("/proc/{pid}/fdinfo/{}", entry.file_name().to_string_lossy());
+                let Ok(text) = std::fs::read_to_string(fdinfo) else {
+                    continue;
+                };
+                let field = |key: &str| -> Option<u64> {
+                    text.lines()
+                        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
+                        .trim()
+                        .parse()
+                        .ok()
+                };
+                // Two descriptors may hold one program.
+                if let (Some(id), Some(ns), Some(runs)) =
+                    (field("prog_id"), field("run_time_ns"), field("run_cnt"))
+                    && seen.insert(id)
+                {
+                    total.ns += ns;
+                    total.runs += runs;
+                }
+            }
+        }
+        (!seen.is_empty()).then_some(total)
     }
 
     /// SIGINT, then the lost count from its summary (the tracer's `…, N lost` line).
@@ -236,6 +276,57 @@ impl Running {
         Ok(Stopped {
             lost: summary.map(|s| s.lost),
             events: summary.map(|s| s.events),
+        })
+    }
+}
+
+/// In-kernel run time of BPF programs, summed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProbeTime {
+    pub ns: u64,
+    pub runs: u64,
+}
+
+impl ProbeTime {
+    pub fn since(self, earlier: ProbeTime) -> ProbeTime {
+        ProbeTime {
+            ns: self.ns.saturating_sub(earlier.ns),
+            runs: self.runs.saturating_sub(earlier.runs),
+        }
+    }
+}
+
+/// The kernel's run-time statistics of BPF programs, on while this lives (`BPF_ENABLE_STATS`,
+/// Linux 5.8): each program run then also reads the clock twice, so they stay off while
+/// throughput is measured.
+pub struct StatsOn {
+    _on: std::os::fd::OwnedFd,
+}
+
+impl StatsOn {
+    pub fn enable() -> std::io::Result<Self> {
+        const BPF_ENABLE_STATS: libc::c_long = 32;
+        const BPF_STATS_RUN_TIME: u32 = 0;
+        // `union bpf_attr` for this command: `struct { __u32 type; } enable_stats`.
+        let attr: u32 = BPF_STATS_RUN_TIME;
+        // SAFETY: the attribute is a valid, initialised 4-byte struct for this command, and
+        // its size is passed with it; the call returns a new descriptor we then own.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_ENABLE_STATS,
+                &attr as *const u32,
+                std::mem::size_of::<u32>() as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a descriptor the kernel just returned to us, owned by nothing else.
+        Ok(Self {
+            _on: unsafe {
+                <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
+            },
         })
     }
 }

@@ -49,6 +49,8 @@ impl Workload {
 /// One timed run.
 #[derive(Clone, Copy, Debug)]
 pub struct Run {
+    /// Units done.
+    pub ops: u64,
     /// Units per second of wall time.
     pub rate: f64,
     /// CPU time (user + system, workload and its children) per unit, in ns.
@@ -97,6 +99,7 @@ impl Workloads {
         let ns = value(&stdout, "ns")?;
         let cpu_ns = value(&stdout, "cpu_ns")?;
         Ok(Run {
+            ops,
             rate: ops as f64 / (ns as f64 / 1e9),
             cpu_per_op_ns: cpu_ns as f64 / ops.max(1) as f64,
         })
