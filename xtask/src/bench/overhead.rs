@@ -29,6 +29,8 @@ struct Cell {
     cpu_per_op_ns: Vec<f64>,
     /// In-kernel run time of the observer's probes per unit of work, in ns (separate runs).
     probe_ns_per_op: Vec<f64>,
+    /// Program runs per unit of work in the same runs.
+    probe_runs_per_op: Vec<f64>,
 }
 
 pub fn run(ctx: &Context) -> Result<Section> {
@@ -64,13 +66,21 @@ pub fn run(ctx: &Context) -> Result<Section> {
             }
         }
     }
-    let probe_note = match measure_probes(ctx, &observers, &mut cells) {
-        Ok(()) => None,
-        Err(err) => Some(format!(
+    let mut probe_notes = Vec::new();
+    if stats_already_on() {
+        probe_notes.push(
+            "- The kernel's BPF statistics were on before the bench started \
+             (kernel.bpf_stats_enabled = 1): the throughput runs include their cost."
+                .to_owned(),
+        );
+    }
+    match StatsOn::enable() {
+        Ok(_stats) => measure_probes(ctx, &observers, &mut cells)?,
+        Err(err) => probe_notes.push(format!(
             "- Probe CPU not measured: the kernel's BPF statistics could not be turned on \
              ({err})."
         )),
-    };
+    }
 
     let mut rows = Vec::new();
     let mut results = Vec::new();
@@ -117,6 +127,7 @@ pub fn run(ctx: &Context) -> Result<Section> {
                     "work_per_cpu_ratio_to_untraced": cpu_ratio.map(|s| s.json()),
                     "observer_cpu_percent": observer_cpu.map(|s| s.json()),
                     "probe_ns_per_op": Summary::of(&cell.probe_ns_per_op).map(|s| s.json()),
+                    "probe_runs_per_op": Summary::of(&cell.probe_runs_per_op).map(|s| s.json()),
                     "rates": cell.rates,
                     "lost": (*observer == Observer::Tracer).then_some(&cell.lost),
                 }),
@@ -129,7 +140,7 @@ pub fn run(ctx: &Context) -> Result<Section> {
         }));
         notes.push(verdict(workload, &observers, &cells[w]));
     }
-    notes.extend(probe_note);
+    notes.extend(probe_notes);
     Ok(Section {
         title: format!(
             "1. Kernel overhead: throughput, median (±half range) over {} interleaved rounds of \
@@ -164,11 +175,11 @@ pub fn run(ctx: &Context) -> Result<Section> {
     })
 }
 
-/// Runs each workload under each observer with BPF programs while the kernel keeps their run
-/// time, and records the time per unit of work. Statistics cost two clock reads per program run,
-/// so these are runs of their own, not the throughput runs.
+/// Runs each workload under each observer with BPF programs, with the kernel's statistics on
+/// (the caller holds them on), and records the programs' run time per unit of work: host-wide
+/// run time during the run, over the workload's units. Statistics add clock reads to every
+/// program run, so these are runs of their own, not the throughput runs.
 fn measure_probes(ctx: &Context, observers: &[Observer], cells: &mut [Vec<Cell>]) -> Result<()> {
-    let _stats = StatsOn::enable()?;
     for round in 0..ctx.args.probe_repeats {
         for (w, workload) in Workload::ALL.into_iter().enumerate() {
             eprintln!(
@@ -188,14 +199,20 @@ fn measure_probes(ctx: &Context, observers: &[Observer], cells: &mut [Vec<Cell>]
                 running.stop()?;
                 if let (Some(before), Some(after)) = (before, after) {
                     let spent = after.since(before);
-                    cells[w][o]
-                        .probe_ns_per_op
-                        .push(spent.ns as f64 / run.ops.max(1) as f64);
+                    let units = run.ops.max(1) as f64;
+                    let cell = &mut cells[w][o];
+                    cell.probe_ns_per_op.push(spent.ns as f64 / units);
+                    cell.probe_runs_per_op.push(spent.runs as f64 / units);
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Whether the kernel's BPF statistics are on host-wide (`kernel.bpf_stats_enabled`).
+fn stats_already_on() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|v| v.trim() == "1")
 }
 
 /// Median CPU time of one unit of work, untraced (the throughput rounds' untraced runs).
@@ -282,7 +299,10 @@ fn verdict(workload: Workload, observers: &[Observer], cells: &[Cell]) -> String
             .and_then(|i| Summary::of(&cells[i].probe_ns_per_op))
             .map(|s| s.median)
     };
-    if let (Some(tracer), Some(untraced)) = (probe(Observer::Tracer), untraced_cpu_per_op(cells)) {
+    if let (Some(tracer), Some(untraced)) = (
+        probe(Observer::Tracer),
+        untraced_cpu_per_op(cells).filter(|&ns| ns > 0.0),
+    ) {
         let bpftrace = probe(Observer::Bpftrace).map_or(String::new(), |b| {
             format!(" (bpftrace {:.1}%)", b / untraced * 100.0)
         });

@@ -153,6 +153,17 @@ impl Observers {
     }
 }
 
+/// An observer left running by an error is killed, so it does not go on tracing the sections
+/// after it.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Running {
     /// Polls the observer's open files until its probes are attached (or its proc connector
     /// socket open), then gives it a moment to start reading.
