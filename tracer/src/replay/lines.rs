@@ -38,34 +38,19 @@ impl<R: Read> Lines<R> {
     /// Whether [`next_line`](Self::next_line) can answer without reading the input: a whole
     /// line is buffered, or the input has ended.
     pub fn ready(&mut self) -> bool {
-        if self.found.is_some() || self.eof {
-            return true;
+        if self.found.is_none() {
+            self.found = self.find_newline();
         }
-        let unsearched = &self.buf[self.pos + self.searched..self.end];
-        match memchr::memchr(b'\n', unsearched) {
-            Some(n) => {
-                self.found = Some(self.pos + self.searched + n + 1);
-                true
-            }
-            None => {
-                self.searched = self.end - self.pos;
-                false
-            }
-        }
+        self.found.is_some() || self.eof
     }
 
     /// The next line with its newline, or without one if it is the last and has none; `None`
     /// at the end of the input. A line longer than the buffer grows it.
     pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
         let (start, stop) = loop {
-            if let Some(stop) = self.found.take() {
+            if let Some(stop) = self.found.take().or_else(|| self.find_newline()) {
                 break (self.pos, stop);
             }
-            let unsearched = &self.buf[self.pos + self.searched..self.end];
-            if let Some(n) = memchr::memchr(b'\n', unsearched) {
-                break (self.pos, self.pos + self.searched + n + 1);
-            }
-            self.searched = self.end - self.pos;
             if self.eof {
                 if self.pos == self.end {
                     return Ok(None);
@@ -77,6 +62,17 @@ impl<R: Read> Lines<R> {
         self.pos = stop;
         self.searched = 0;
         Ok(Some(&self.buf[start..stop]))
+    }
+
+    /// Where the buffered line ends (after its newline), searching only what was not searched
+    /// before; `None` when no whole line is buffered.
+    fn find_newline(&mut self) -> Option<usize> {
+        let from = self.pos + self.searched;
+        let found = memchr::memchr(b'\n', &self.buf[from..self.end]).map(|n| from + n + 1);
+        if found.is_none() {
+            self.searched = self.end - self.pos;
+        }
+        found
     }
 
     /// Moves the start of a line to the front of the buffer and reads after it.
