@@ -39,33 +39,26 @@ pub fn run(ctx: &Context) -> Result<Section> {
         .iter()
         .map(|_| observers.iter().map(|_| Cell::default()).collect())
         .collect();
-    for round in 0..ctx.args.repeats {
-        for (w, workload) in Workload::ALL.into_iter().enumerate() {
-            eprintln!(
-                "bench: overhead round {}/{}: {}",
-                round + 1,
-                ctx.args.repeats,
-                workload.label()
-            );
-            let mut untraced = None;
-            for (o, &observer) in observers.iter().enumerate() {
-                let running = ctx.observers.start(observer, &[])?;
-                let cpu_before = running.cpu_s();
-                let run = ctx.workloads.run(workload, ctx.args.run_ms, 1)?;
-                let observer_cpu = running.cpu_s() - cpu_before;
-                let stopped = running.stop()?;
-                let base = *untraced.get_or_insert(run);
-                let cell = &mut cells[w][o];
-                cell.rates.push(run.rate);
-                cell.ratios.push(run.rate / base.rate);
-                cell.cpu_ratios.push(base.cpu_per_op_ns / run.cpu_per_op_ns);
-                cell.cpu_per_op_ns.push(run.cpu_per_op_ns);
-                cell.observer_cpu
-                    .push(observer_cpu / (ctx.args.run_ms as f64 / 1000.0) * 100.0);
-                cell.lost.extend(stopped.lost);
-            }
+    each_round("overhead", ctx.args.repeats, |w, workload| {
+        let mut untraced = None;
+        for (o, &observer) in observers.iter().enumerate() {
+            let running = ctx.observers.start(observer, &[])?;
+            let cpu_before = running.cpu_s();
+            let run = ctx.workloads.run(workload, ctx.args.run_ms, 1)?;
+            let observer_cpu = running.cpu_s() - cpu_before;
+            let stopped = running.stop()?;
+            let base = *untraced.get_or_insert(run);
+            let cell = &mut cells[w][o];
+            cell.rates.push(run.rate);
+            cell.ratios.push(run.rate / base.rate);
+            cell.cpu_ratios.push(base.cpu_per_op_ns / run.cpu_per_op_ns);
+            cell.cpu_per_op_ns.push(run.cpu_per_op_ns);
+            cell.observer_cpu
+                .push(observer_cpu / (ctx.args.run_ms as f64 / 1000.0) * 100.0);
+            cell.lost.extend(stopped.lost);
         }
-    }
+        Ok(())
+    })?;
     let mut probe_notes = Vec::new();
     if stats_already_on() {
         probe_notes.push(
@@ -87,6 +80,7 @@ pub fn run(ctx: &Context) -> Result<Section> {
     let mut notes = Vec::new();
     for (w, workload) in Workload::ALL.into_iter().enumerate() {
         let mut by_observer = serde_json::Map::new();
+        let untraced_cpu_ns = untraced_cpu_per_op(&cells[w]);
         for (o, observer) in observers.iter().enumerate() {
             let cell = &cells[w][o];
             let rate = Summary::of(&cell.rates);
@@ -116,7 +110,7 @@ pub fn run(ctx: &Context) -> Result<Section> {
                     Observer::Untraced | Observer::UntracedAgain => "".to_owned(),
                     _ => observer_cpu.map_or("—".into(), |s| format!("{:.0}%", s.median)),
                 },
-                probe_text(*observer, cell, untraced_cpu_per_op(&cells[w])),
+                probe_text(*observer, cell, untraced_cpu_ns),
                 lost,
             ]);
             by_observer.insert(
@@ -180,31 +174,43 @@ pub fn run(ctx: &Context) -> Result<Section> {
 /// run time during the run, over the workload's units. Statistics add clock reads to every
 /// program run, so these are runs of their own, not the throughput runs.
 fn measure_probes(ctx: &Context, observers: &[Observer], cells: &mut [Vec<Cell>]) -> Result<()> {
-    for round in 0..ctx.args.probe_repeats {
+    each_round("probe CPU", ctx.args.probe_repeats, |w, workload| {
+        for (o, &observer) in observers.iter().enumerate() {
+            if !matches!(observer, Observer::Tracer | Observer::Bpftrace) {
+                continue;
+            }
+            let running = ctx.observers.start(observer, &[])?;
+            let before = running.probe_time();
+            let run = ctx.workloads.run(workload, ctx.args.run_ms, 1)?;
+            let after = running.probe_time();
+            running.stop()?;
+            if let (Some(before), Some(after)) = (before, after) {
+                let spent = after.since(before);
+                let units = run.ops.max(1) as f64;
+                let cell = &mut cells[w][o];
+                cell.probe_ns_per_op.push(spent.ns as f64 / units);
+                cell.probe_runs_per_op.push(spent.runs as f64 / units);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Calls `f` with every workload (and its index) in each of `repeats` rounds, saying on stderr
+/// which `what` round it is at.
+fn each_round(
+    what: &str,
+    repeats: u32,
+    mut f: impl FnMut(usize, Workload) -> Result<()>,
+) -> Result<()> {
+    for round in 0..repeats {
         for (w, workload) in Workload::ALL.into_iter().enumerate() {
             eprintln!(
-                "bench: probe CPU round {}/{}: {}",
+                "bench: {what} round {}/{repeats}: {}",
                 round + 1,
-                ctx.args.probe_repeats,
                 workload.label()
             );
-            for (o, &observer) in observers.iter().enumerate() {
-                if !matches!(observer, Observer::Tracer | Observer::Bpftrace) {
-                    continue;
-                }
-                let running = ctx.observers.start(observer, &[])?;
-                let before = running.probe_time();
-                let run = ctx.workloads.run(workload, ctx.args.run_ms, 1)?;
-                let after = running.probe_time();
-                running.stop()?;
-                if let (Some(before), Some(after)) = (before, after) {
-                    let spent = after.since(before);
-                    let units = run.ops.max(1) as f64;
-                    let cell = &mut cells[w][o];
-                    cell.probe_ns_per_op.push(spent.ns as f64 / units);
-                    cell.probe_runs_per_op.push(spent.runs as f64 / units);
-                }
-            }
+            f(w, workload)?;
         }
     }
     Ok(())
@@ -249,20 +255,18 @@ fn lost_text(lost: &[u64]) -> String {
 
 /// The targets for one workload: tracer ≥ 0.99 of untraced, ≥ bpftrace, nothing lost.
 fn verdict(workload: Workload, observers: &[Observer], cells: &[Cell]) -> String {
-    let median = |observer, cpu: bool| {
+    // The median of one figure of `observer`'s cell, when it has that observer and figure.
+    let median = |observer, figure: fn(&Cell) -> &Vec<f64>| {
         observers
             .iter()
             .position(|o| *o == observer)
-            .and_then(|i| {
-                Summary::of(if cpu {
-                    &cells[i].cpu_ratios
-                } else {
-                    &cells[i].ratios
-                })
-            })
+            .and_then(|i| Summary::of(figure(&cells[i])))
             .map(|s| s.median)
     };
-    let Some(tracer) = median(Observer::Tracer, false) else {
+    let ratio: fn(&Cell) -> &Vec<f64> = |c| &c.ratios;
+    let cpu_ratio: fn(&Cell) -> &Vec<f64> = |c| &c.cpu_ratios;
+    let probe: fn(&Cell) -> &Vec<f64> = |c| &c.probe_ns_per_op;
+    let Some(tracer) = median(Observer::Tracer, ratio) else {
         return format!("- {}: no tracer measurement", workload.label());
     };
     let lost: u64 = observers
@@ -273,7 +277,7 @@ fn verdict(workload: Workload, observers: &[Observer], cells: &[Cell]) -> String
         "throughput ratio {tracer:.3} {} the 0.99 target",
         if tracer >= 0.99 { "meets" } else { "misses" }
     )];
-    if let Some(bpftrace) = median(Observer::Bpftrace, false) {
+    if let Some(bpftrace) = median(Observer::Bpftrace, ratio) {
         parts.push(format!(
             "{} bpftrace ({bpftrace:.3})",
             if tracer >= bpftrace {
@@ -284,26 +288,19 @@ fn verdict(workload: Workload, observers: &[Observer], cells: &[Cell]) -> String
         ));
     }
     if let (Some(cpu), Some(bpftrace)) = (
-        median(Observer::Tracer, true),
-        median(Observer::Bpftrace, true),
+        median(Observer::Tracer, cpu_ratio),
+        median(Observer::Bpftrace, cpu_ratio),
     ) {
         parts.push(format!(
             "work per CPU-second {cpu:.3} (bpftrace {bpftrace:.3})"
         ));
     }
     parts.push(format!("{lost} lost"));
-    let probe = |observer| {
-        observers
-            .iter()
-            .position(|o| *o == observer)
-            .and_then(|i| Summary::of(&cells[i].probe_ns_per_op))
-            .map(|s| s.median)
-    };
     if let (Some(tracer), Some(untraced)) = (
-        probe(Observer::Tracer),
+        median(Observer::Tracer, probe),
         untraced_cpu_per_op(cells).filter(|&ns| ns > 0.0),
     ) {
-        let bpftrace = probe(Observer::Bpftrace).map_or(String::new(), |b| {
+        let bpftrace = median(Observer::Bpftrace, probe).map_or(String::new(), |b| {
             format!(" (bpftrace {:.1}%)", b / untraced * 100.0)
         });
         parts.push(format!(
@@ -311,7 +308,7 @@ fn verdict(workload: Workload, observers: &[Observer], cells: &[Cell]) -> String
             tracer / untraced * 100.0
         ));
     }
-    if let Some(again) = median(Observer::UntracedAgain, false) {
+    if let Some(again) = median(Observer::UntracedAgain, ratio) {
         parts.push(format!("no observer at all {again:.3}"));
     }
     format!("- {}: {}.", workload.label(), parts.join(", "))

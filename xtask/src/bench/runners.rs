@@ -221,30 +221,27 @@ impl Running {
         let pid = self.child.as_ref()?.id();
         let mut seen = std::collections::HashSet::new();
         let mut total = ProbeTime::default();
-        for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()? {
-            let Ok(entry) = entry else { continue };
-            if std::fs::read_link(entry.path())
-                .is_ok_and(|target| target.as_os_str() == "anon_inode:bpf-prog")
+        for (fd, target) in open_fds(pid) {
+            if target != "anon_inode:bpf-prog" {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) else {
+                continue;
+            };
+            let field = |key: &str| -> Option<u64> {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
+                    .trim()
+                    .parse()
+                    .ok()
+            };
+            // Two descriptors may hold one program.
+            if let (Some(id), Some(ns), Some(runs)) =
+                (field("prog_id"), field("run_time_ns"), field("run_cnt"))
+                && seen.insert(id)
             {
-                let fdinfo = format!("/proc/{pid}/fdinfo/{}", entry.file_name().to_string_lossy());
-                let Ok(text) = std::fs::read_to_string(fdinfo) else {
-                    continue;
-                };
-                let field = |key: &str| -> Option<u64> {
-                    text.lines()
-                        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
-                        .trim()
-                        .parse()
-                        .ok()
-                };
-                // Two descriptors may hold one program.
-                if let (Some(id), Some(ns), Some(runs)) =
-                    (field("prog_id"), field("run_time_ns"), field("run_cnt"))
-                    && seen.insert(id)
-                {
-                    total.ns += ns;
-                    total.runs += runs;
-                }
+                total.ns += ns;
+                total.runs += runs;
             }
         }
         (!seen.is_empty()).then_some(total)
@@ -365,12 +362,26 @@ fn cpu_s(pid: u32) -> Option<f64> {
 
 /// What `/proc/PID/fd/*` point to.
 fn open_files(pid: u32) -> Vec<String> {
+    open_fds(pid)
+        .into_iter()
+        .map(|(_, target)| target)
+        .collect()
+}
+
+/// The open descriptors of `pid` (their numbers as in `/proc/PID/fd`) and what they point to.
+fn open_fds(pid: u32) -> Vec<(String, String)> {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return Vec::new();
     };
-    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect()
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let target = std::fs::read_link(e.path()).ok()?;
+        Some((
+            e.file_name().to_string_lossy().into_owned(),
+            target.to_string_lossy().into_owned(),
+        ))
+    })
+    .collect()
 }
 
 /// The tracer's `tracer: N events (…), M lost` line.
