@@ -133,6 +133,11 @@ impl Idle {
         }
     }
 
+    /// It is about process `target`, which started at `start`.
+    fn is_about(&self, target: u32, start: u64) -> bool {
+        self.target == target && self.target_start == start
+    }
+
     /// The latest send, delivery or credit seen, or the target's exit.
     fn last_seen_ns(&self) -> u64 {
         self.sent_ns
@@ -737,8 +742,7 @@ impl Engine {
             return None;
         }
         let found = self.signals.released.iter_mut().rev().find(|r| {
-            r.key == (pid, sig)
-                && matches!(r.entry, Waiting::Here(e) if e.target == target && e.target_start == start)
+            r.key == (pid, sig) && matches!(r.entry, Waiting::Here(e) if e.is_about(target, start))
         })?;
         let taken_back = Waiting::TakenBack {
             target,
