@@ -228,20 +228,12 @@ impl Running {
             let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) else {
                 continue;
             };
-            let field = |key: &str| -> Option<u64> {
-                text.lines()
-                    .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
-                    .trim()
-                    .parse()
-                    .ok()
-            };
             // Two descriptors may hold one program.
-            if let (Some(id), Some(ns), Some(runs)) =
-                (field("prog_id"), field("run_time_ns"), field("run_cnt"))
+            if let Some((id, time)) = prog_fdinfo(&text)
                 && seen.insert(id)
             {
-                total.ns += ns;
-                total.runs += runs;
+                total.ns += time.ns;
+                total.runs += time.runs;
             }
         }
         (!seen.is_empty()).then_some(total)
@@ -286,6 +278,24 @@ impl Running {
             events: summary.map(|s| s.events),
         })
     }
+}
+
+/// The id and run time of the BPF program a `/proc/PID/fdinfo/N` describes.
+fn prog_fdinfo(text: &str) -> Option<(u64, ProbeTime)> {
+    let field = |key: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((
+        field("prog_id")?,
+        ProbeTime {
+            ns: field("run_time_ns")?,
+            runs: field("run_cnt")?,
+        },
+    ))
 }
 
 /// In-kernel run time of BPF programs, summed.
@@ -424,6 +434,18 @@ pub fn summary_kind(stderr: &str, kind: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_a_programs_run_time_from_its_fdinfo() {
+        let fdinfo = "pos:\t0\nflags:\t02000002\nmnt_id:\t17\nino:\t1038\nprog_type:\t26\n\
+                      prog_jited:\t1\nprog_tag:\t067787cee9c289c3\nmemlock:\t12288\n\
+                      prog_id:\t57525\nrun_time_ns:\t123456\nrun_cnt:\t78\n\
+                      recursion_misses:\t0\nverified_insns:\t1608\n";
+        let (id, time) = prog_fdinfo(fdinfo).expect("a program's fdinfo");
+        assert_eq!((id, time.ns, time.runs), (57525, 123456, 78));
+        // A map's or link's descriptor has no run time.
+        assert!(prog_fdinfo("pos:\t0\nmap_type:\t27\nmap_id:\t12\n").is_none());
+    }
 
     #[test]
     fn reads_the_tracer_summary() {
