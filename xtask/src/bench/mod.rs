@@ -5,6 +5,7 @@
 //! storm, (3) ring buffer saturation, (4) engine and replay throughput and memory, (5) `tracer
 //! init` against tini and dumb-init.
 
+mod bpf_stats;
 mod engine;
 mod init;
 mod overhead;

@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 
 use super::{
     Context,
+    bpf_stats::{self, StatsOn},
     report::Section,
-    runners::{Observer, StatsOn},
+    runners::Observer,
     stats::{Summary, thousands},
     workloads::Workload,
 };
@@ -29,6 +30,8 @@ struct Cell {
     cpu_per_op_ns: Vec<f64>,
     /// In-kernel run time of the observer's probes per unit of work, in ns (separate runs).
     probe_ns_per_op: Vec<f64>,
+    /// The same less what the statistics add to each program run.
+    probe_net_ns_per_op: Vec<f64>,
     /// Program runs per unit of work in the same runs.
     probe_runs_per_op: Vec<f64>,
 }
@@ -67,8 +70,24 @@ pub fn run(ctx: &Context) -> Result<Section> {
                 .to_owned(),
         );
     }
+    let mut stats_cost = None;
     match StatsOn::enable() {
-        Ok(_stats) => measure_probes(ctx, &observers, &mut cells)?,
+        Ok(_stats) => {
+            match bpf_stats::cost_per_run() {
+                Ok(cost) => {
+                    probe_notes.push(format!(
+                        "- The kernel's statistics add {cost:.0} ns to every program run on \
+                         this machine (an empty program's run time); probe CPU is net of it."
+                    ));
+                    stats_cost = Some(cost);
+                }
+                Err(err) => probe_notes.push(format!(
+                    "- Probe CPU includes the statistics' own cost: it could not be measured \
+                     ({err:#})."
+                )),
+            }
+            measure_probes(ctx, &observers, &mut cells, stats_cost.unwrap_or(0.0))?
+        }
         Err(err) => probe_notes.push(format!(
             "- Probe CPU not measured: the kernel's BPF statistics could not be turned on \
              ({err})."
@@ -121,6 +140,8 @@ pub fn run(ctx: &Context) -> Result<Section> {
                     "work_per_cpu_ratio_to_untraced": cpu_ratio.map(|s| s.json()),
                     "observer_cpu_percent": observer_cpu.map(|s| s.json()),
                     "probe_ns_per_op": Summary::of(&cell.probe_ns_per_op).map(|s| s.json()),
+                    "probe_net_ns_per_op": Summary::of(&cell.probe_net_ns_per_op)
+                        .map(|s| s.json()),
                     "probe_runs_per_op": Summary::of(&cell.probe_runs_per_op).map(|s| s.json()),
                     "rates": cell.rates,
                     "lost": (*observer == Observer::Tracer).then_some(&cell.lost),
@@ -141,8 +162,9 @@ pub fn run(ctx: &Context) -> Result<Section> {
              {} ms; ratios to untraced in the same round, median (min–max); work per CPU-second \
              counts the workload's own CPU time (probes included); observer CPU is the \
              observer's own, in % of one CPU; probe CPU per unit is the in-kernel run time of \
-             the observer's BPF programs over {} separate runs, median, and in % of the \
-             untraced unit's CPU time; untraced again is a second untraced run, last in each \
+             the observer's BPF programs over {} separate runs, less what the kernel's \
+             statistics add to each program run, median, and in % of the untraced unit's CPU \
+             time; untraced again is a second untraced run, last in each \
              round: its ratio is this machine's noise",
             ctx.args.repeats, ctx.args.run_ms, ctx.args.probe_repeats
         ),
@@ -163,6 +185,7 @@ pub fn run(ctx: &Context) -> Result<Section> {
         json: json!({
             "repeats": ctx.args.repeats,
             "probe_repeats": ctx.args.probe_repeats,
+            "stats_cost_ns_per_run": stats_cost,
             "run_ms": ctx.args.run_ms,
             "workloads": results,
         }),
@@ -171,9 +194,15 @@ pub fn run(ctx: &Context) -> Result<Section> {
 
 /// Runs each workload under each observer with BPF programs, with the kernel's statistics on
 /// (the caller holds them on), and records the programs' run time per unit of work: host-wide
-/// run time during the run, over the workload's units. Statistics add clock reads to every
-/// program run, so these are runs of their own, not the throughput runs.
-fn measure_probes(ctx: &Context, observers: &[Observer], cells: &mut [Vec<Cell>]) -> Result<()> {
+/// run time during the run, over the workload's units, as counted and less `stats_cost` ns per
+/// program run. Statistics add clock reads to every program run, so these are runs of their
+/// own, not the throughput runs.
+fn measure_probes(
+    ctx: &Context,
+    observers: &[Observer],
+    cells: &mut [Vec<Cell>],
+    stats_cost: f64,
+) -> Result<()> {
     each_round("probe CPU", ctx.args.probe_repeats, |w, workload| {
         for (o, &observer) in observers.iter().enumerate() {
             if !matches!(observer, Observer::Tracer | Observer::Bpftrace) {
@@ -188,7 +217,9 @@ fn measure_probes(ctx: &Context, observers: &[Observer], cells: &mut [Vec<Cell>]
                 let spent = after.since(before);
                 let units = run.ops.max(1) as f64;
                 let cell = &mut cells[w][o];
+                let net = spent.ns as f64 - stats_cost * spent.runs as f64;
                 cell.probe_ns_per_op.push(spent.ns as f64 / units);
+                cell.probe_net_ns_per_op.push(net.max(0.0) / units);
                 cell.probe_runs_per_op.push(spent.runs as f64 / units);
             }
         }
@@ -233,7 +264,7 @@ fn probe_text(observer: Observer, cell: &Cell, untraced_cpu_ns: Option<f64>) -> 
         Observer::Forkstat => return "no BPF".to_owned(),
         _ => return String::new(),
     }
-    let Some(probe) = Summary::of(&cell.probe_ns_per_op) else {
+    let Some(probe) = Summary::of(&cell.probe_net_ns_per_op) else {
         return "—".to_owned();
     };
     let share = untraced_cpu_ns
@@ -265,7 +296,7 @@ fn verdict(workload: Workload, observers: &[Observer], cells: &[Cell]) -> String
     };
     let ratio: fn(&Cell) -> &Vec<f64> = |c| &c.ratios;
     let cpu_ratio: fn(&Cell) -> &Vec<f64> = |c| &c.cpu_ratios;
-    let probe: fn(&Cell) -> &Vec<f64> = |c| &c.probe_ns_per_op;
+    let probe: fn(&Cell) -> &Vec<f64> = |c| &c.probe_net_ns_per_op;
     let Some(tracer) = median(Observer::Tracer, ratio) else {
         return format!("- {}: no tracer measurement", workload.label());
     };

@@ -11,7 +11,10 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use super::tools::Tools;
+use super::{
+    bpf_stats::{ProbeTime, prog_fdinfo},
+    tools::Tools,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Observer {
@@ -280,75 +283,6 @@ impl Running {
     }
 }
 
-/// The id and run time of the BPF program a `/proc/PID/fdinfo/N` describes.
-fn prog_fdinfo(text: &str) -> Option<(u64, ProbeTime)> {
-    let field = |key: &str| -> Option<u64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
-            .trim()
-            .parse()
-            .ok()
-    };
-    Some((
-        field("prog_id")?,
-        ProbeTime {
-            ns: field("run_time_ns")?,
-            runs: field("run_cnt")?,
-        },
-    ))
-}
-
-/// In-kernel run time of BPF programs, summed.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ProbeTime {
-    pub ns: u64,
-    pub runs: u64,
-}
-
-impl ProbeTime {
-    pub fn since(self, earlier: ProbeTime) -> ProbeTime {
-        ProbeTime {
-            ns: self.ns.saturating_sub(earlier.ns),
-            runs: self.runs.saturating_sub(earlier.runs),
-        }
-    }
-}
-
-/// The kernel's run-time statistics of BPF programs, on while this lives (`BPF_ENABLE_STATS`,
-/// Linux 5.8): each program run then also reads the clock twice, so they stay off while
-/// throughput is measured.
-pub struct StatsOn {
-    _on: std::os::fd::OwnedFd,
-}
-
-impl StatsOn {
-    pub fn enable() -> std::io::Result<Self> {
-        const BPF_ENABLE_STATS: libc::c_long = 32;
-        const BPF_STATS_RUN_TIME: u32 = 0;
-        // `union bpf_attr` for this command: `struct { __u32 type; } enable_stats`.
-        let attr: u32 = BPF_STATS_RUN_TIME;
-        // SAFETY: the attribute is a valid, initialised 4-byte struct for this command, and
-        // its size is passed with it; the call returns a new descriptor we then own.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_ENABLE_STATS,
-                &attr as *const u32,
-                std::mem::size_of::<u32>() as libc::c_uint,
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: a descriptor the kernel just returned to us, owned by nothing else.
-        Ok(Self {
-            _on: unsafe {
-                <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
-            },
-        })
-    }
-}
-
 /// Sends SIGINT (what Ctrl-C sends) to `pid`.
 pub fn interrupt(pid: u32) {
     // SAFETY: kill has no memory preconditions; pid is our own child's, not yet reaped.
@@ -434,18 +368,6 @@ pub fn summary_kind(stderr: &str, kind: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_a_programs_run_time_from_its_fdinfo() {
-        let fdinfo = "pos:\t0\nflags:\t02000002\nmnt_id:\t17\nino:\t1038\nprog_type:\t26\n\
-                      prog_jited:\t1\nprog_tag:\t067787cee9c289c3\nmemlock:\t12288\n\
-                      prog_id:\t57525\nrun_time_ns:\t123456\nrun_cnt:\t78\n\
-                      recursion_misses:\t0\nverified_insns:\t1608\n";
-        let (id, time) = prog_fdinfo(fdinfo).expect("a program's fdinfo");
-        assert_eq!((id, time.ns, time.runs), (57525, 123456, 78));
-        // A map's or link's descriptor has no run time.
-        assert!(prog_fdinfo("pos:\t0\nmap_type:\t27\nmap_id:\t12\n").is_none());
-    }
 
     #[test]
     fn reads_the_tracer_summary() {
