@@ -510,11 +510,15 @@ fn open_pty() -> (std::os::fd::OwnedFd, std::ffi::CString) {
     }
 }
 
-/// Makes `cmd` a session leader with `slave` as controlling terminal on 0, 1 and 2.
+/// Makes `cmd` a session leader with `slave` as controlling terminal on 0, 1 and 2, with
+/// every signal at its default: init passes ignored dispositions on to its child, as exec does,
+/// and a suite started in the background by a non-interactive shell has SIGINT and SIGQUIT
+/// ignored, which would make the terminal's Ctrl-C do nothing.
 fn on_pty(cmd: &mut Command, slave: std::ffi::CString) {
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
+            common::reset_all_dispositions();
             libc::setsid();
             let fd = libc::open(slave.as_ptr(), libc::O_RDWR);
             if fd < 0 {
