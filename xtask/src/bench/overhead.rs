@@ -162,11 +162,17 @@ pub fn run(ctx: &Context) -> Result<Section> {
              {} ms; ratios to untraced in the same round, median (min–max); work per CPU-second \
              counts the workload's own CPU time (probes included); observer CPU is the \
              observer's own, in % of one CPU; probe CPU per unit is the in-kernel run time of \
-             the observer's BPF programs over {} separate runs, less what the kernel's \
-             statistics add to each program run, median, and in % of the untraced unit's CPU \
-             time; untraced again is a second untraced run, last in each \
+             the observer's BPF programs over {} separate runs{}, median, and in % of the \
+             untraced unit's CPU time; untraced again is a second untraced run, last in each \
              round: its ratio is this machine's noise",
-            ctx.args.repeats, ctx.args.run_ms, ctx.args.probe_repeats
+            ctx.args.repeats,
+            ctx.args.run_ms,
+            ctx.args.probe_repeats,
+            if stats_cost.is_some() {
+                ", less what the kernel's statistics add to each program run"
+            } else {
+                ""
+            }
         ),
         header: [
             "workload",
