@@ -30,7 +30,7 @@ struct Cell {
     cpu_per_op_ns: Vec<f64>,
     /// In-kernel run time of the observer's probes per unit of work, in ns (separate runs).
     probe_ns_per_op: Vec<f64>,
-    /// The same less what the statistics add to each program run.
+    /// The same less what an empty program measures per run (see `bpf_stats::cost_per_run`).
     probe_net_ns_per_op: Vec<f64>,
     /// Program runs per unit of work in the same runs.
     probe_runs_per_op: Vec<f64>,
@@ -76,8 +76,8 @@ pub fn run(ctx: &Context) -> Result<Section> {
             match bpf_stats::cost_per_run() {
                 Ok(cost) => {
                     probe_notes.push(format!(
-                        "- The kernel's statistics add {cost:.0} ns to every program run on \
-                         this machine (an empty program's run time); probe CPU is net of it."
+                        "- An empty program measures {cost:.0} ns a run on this machine, mostly \
+                         the statistics' own clock reads; probe CPU is net of that, per run."
                     ));
                     stats_cost = Some(cost);
                 }
@@ -169,7 +169,7 @@ pub fn run(ctx: &Context) -> Result<Section> {
             ctx.args.run_ms,
             ctx.args.probe_repeats,
             if stats_cost.is_some() {
-                ", less what the kernel's statistics add to each program run"
+                ", less what an empty program measures per run"
             } else {
                 ""
             }

@@ -219,7 +219,7 @@ impl Running {
     }
 
     /// Run time and runs of the observer's BPF programs so far (those it holds open), when
-    /// it has any. The kernel counts them only while statistics are on ([`StatsOn`]).
+    /// it has any. The kernel counts them only while statistics are on ([`super::bpf_stats::StatsOn`]).
     pub fn probe_time(&self) -> Option<ProbeTime> {
         let pid = self.child.as_ref()?.id();
         let mut seen = std::collections::HashSet::new();
