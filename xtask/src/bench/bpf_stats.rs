@@ -5,8 +5,16 @@ use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 
 use anyhow::{Context as _, Result, bail};
 
+/// The id and run time of the BPF program that descriptor `fd` of process `pid` (a number, or
+/// `self`) holds, from `/proc/PID/fdinfo/FD`.
+pub fn program(pid: &str, fd: &str) -> Result<(u64, ProbeTime)> {
+    let path = format!("/proc/{pid}/fdinfo/{fd}");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    prog_fdinfo(&text).with_context(|| format!("{path} holds no BPF program's run time"))
+}
+
 /// The id and run time of the BPF program a `/proc/PID/fdinfo/N` describes.
-pub fn prog_fdinfo(text: &str) -> Option<(u64, ProbeTime)> {
+fn prog_fdinfo(text: &str) -> Option<(u64, ProbeTime)> {
     let field = |key: &str| -> Option<u64> {
         text.lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
@@ -37,6 +45,12 @@ impl ProbeTime {
             runs: self.runs.saturating_sub(earlier.runs),
         }
     }
+
+    /// The run time less `cost_per_run` for every run (what [`cost_per_run`] measures), in ns;
+    /// never below zero.
+    pub fn net_ns(self, cost_per_run: f64) -> f64 {
+        (self.ns as f64 - cost_per_run * self.runs as f64).max(0.0)
+    }
 }
 
 /// The kernel's run-time statistics of BPF programs, on while this lives (`BPF_ENABLE_STATS`,
@@ -52,17 +66,9 @@ impl StatsOn {
         const BPF_STATS_RUN_TIME: u32 = 0;
         // `union bpf_attr` for this command: `struct { __u32 type; } enable_stats`.
         let attr: u32 = BPF_STATS_RUN_TIME;
-        // SAFETY: the attribute is a valid, initialised 4-byte struct for this command, and
-        // its size is passed with it; the call returns a new descriptor we then own.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_ENABLE_STATS,
-                &attr as *const u32,
-                std::mem::size_of::<u32>() as libc::c_uint,
-            )
-        };
-        Ok(Self { _on: owned(fd)? })
+        // SAFETY: the attribute is a valid, initialised 4-byte struct for this command.
+        let on = unsafe { sys_bpf(BPF_ENABLE_STATS, &attr)? };
+        Ok(Self { _on: on })
     }
 }
 
@@ -134,11 +140,8 @@ impl EmptyProbe {
     }
 
     fn time(&self) -> Result<ProbeTime> {
-        let path = format!("/proc/self/fdinfo/{}", self.prog.as_raw_fd());
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        prog_fdinfo(&text)
-            .map(|(_, time)| time)
-            .with_context(|| format!("{path} has no run time: are the statistics on?"))
+        let (_, time) = program("self", &self.prog.as_raw_fd().to_string())?;
+        Ok(time)
     }
 }
 
@@ -194,14 +197,25 @@ fn load_empty_program() -> std::io::Result<OwnedFd> {
         prog_flags: 0,
         prog_name,
     };
-    // SAFETY: `attr` is a valid prefix of `union bpf_attr` whose pointers outlive the call,
-    // with its size passed; the call returns a new descriptor we then own.
+    // SAFETY: `attr` is a valid prefix of `union bpf_attr` for this command, and the
+    // instructions and license it points to outlive the call.
+    unsafe { sys_bpf(BPF_PROG_LOAD, &attr) }
+}
+
+/// The bpf system call with `attr`, the start of `union bpf_attr` for `cmd` (the kernel takes
+/// the rest as zeroes), for a command that returns a new descriptor.
+///
+/// # Safety
+/// `attr` must be a valid, fully initialised prefix of `union bpf_attr` for `cmd`, and every
+/// pointer in it valid for the kernel to read during the call.
+unsafe fn sys_bpf<T>(cmd: libc::c_long, attr: &T) -> std::io::Result<OwnedFd> {
+    // SAFETY: as the caller promises; the size passed is `attr`'s own.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            &attr as *const ProgLoad,
-            std::mem::size_of::<ProgLoad>() as libc::c_uint,
+            cmd,
+            attr as *const T,
+            std::mem::size_of::<T>() as libc::c_uint,
         )
     };
     owned(fd)
@@ -264,6 +278,14 @@ fn owned(fd: libc::c_long) -> std::io::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn net_run_time_takes_the_cost_off_every_run() {
+        let spent = ProbeTime { ns: 1000, runs: 4 };
+        assert_eq!(spent.net_ns(80.0), 680.0);
+        assert_eq!(spent.net_ns(0.0), 1000.0);
+        assert_eq!(spent.net_ns(300.0), 0.0);
+    }
 
     #[test]
     fn reads_a_programs_run_time_from_its_fdinfo() {

@@ -223,9 +223,9 @@ fn measure_probes(
                 let spent = after.since(before);
                 let units = run.ops.max(1) as f64;
                 let cell = &mut cells[w][o];
-                let net = spent.ns as f64 - stats_cost * spent.runs as f64;
                 cell.probe_ns_per_op.push(spent.ns as f64 / units);
-                cell.probe_net_ns_per_op.push(net.max(0.0) / units);
+                cell.probe_net_ns_per_op
+                    .push(spent.net_ns(stats_cost) / units);
                 cell.probe_runs_per_op.push(spent.runs as f64 / units);
             }
         }

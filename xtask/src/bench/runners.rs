@@ -12,7 +12,7 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 
 use super::{
-    bpf_stats::{ProbeTime, prog_fdinfo},
+    bpf_stats::{self, ProbeTime},
     tools::Tools,
 };
 
@@ -228,11 +228,8 @@ impl Running {
             if target != "anon_inode:bpf-prog" {
                 continue;
             }
-            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) else {
-                continue;
-            };
             // Two descriptors may hold one program.
-            if let Some((id, time)) = prog_fdinfo(&text)
+            if let Ok((id, time)) = bpf_stats::program(&pid.to_string(), &fd)
                 && seen.insert(id)
             {
                 total.ns += time.ns;
