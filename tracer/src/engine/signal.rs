@@ -366,11 +366,8 @@ impl Signals {
 
     /// (target, signal) entries held, pending or not, those of released targets included.
     pub fn entries_len(&self) -> usize {
-        let waiting = self.released.iter();
-        self.entries.len()
-            + waiting
-                .filter(|r| matches!(r.entry, Waiting::Here(_)))
-                .count()
+        let waiting = |r: &&Released| matches!(r.entry, Waiting::Here(_));
+        self.entries.len() + self.released.iter().filter(waiting).count()
     }
 
     /// A record from `cpu` at `ts` was read: whatever that CPU counted before `ts` has been
